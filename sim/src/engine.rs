@@ -1,0 +1,980 @@
+//! The discrete-event simulator: virtual time in integer nanoseconds, one event queue
+//! ordered by (time, sequence number), and nothing else deciding order. It moves bytes and
+//! time in and out of the core's [`Node`]s; it holds no protocol logic.
+
+use crate::checkers;
+use crate::faults;
+use crate::net::{Direction, Fate, LinkParams};
+use crate::seed;
+use crate::topology::Topology;
+use petgraph::visit::EdgeRef;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::time::Duration;
+use thiserror::Error;
+use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
+use x0tta6bl4::metrics::{
+    FaultOutcome, FaultRecord, GroundTruth, Observations, ProbeIndex, ProbeRecord, RunCounters, TimedEvent,
+    evaluate_fault,
+};
+use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome, TrafficClass};
+use x0tta6bl4::scenario::{Degrade, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
+use x0tta6bl4::time::{Instant, duration_nanos};
+use x0tta6bl4::trace::{Digest, Fingerprint};
+
+/// Packets a frozen node's socket buffer holds; more are dropped, as the kernel would.
+const PAUSE_BUFFER_PACKETS: usize = 1024;
+/// Loops kept as examples for the report (all are counted).
+const LOOP_EXAMPLES_MAX: usize = 16;
+/// How often (in events) the progress counter is refreshed.
+const PROGRESS_EVERY: u64 = 1 << 14;
+
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+}
+
+#[derive(Copy, Clone, Debug)]
+enum Ev {
+    Deliver { to: u32, iface: u16, link: u32, pkt: u32 },
+    Timer { node: u32, generation: u32 },
+    Inject { instance: u32 },
+    Heal { instance: u32 },
+    Flap { instance: u32 },
+    Probe { pair: u32 },
+    LoopCheck,
+    StretchCheck,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Scheduled {
+    t: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.t, self.seq) == (other.t, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed, so the max-heap pops the earliest (time, sequence) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.t, other.seq).cmp(&(self.t, self.seq))
+    }
+}
+
+/// Frame buffers recycled between transmissions: no allocation per packet once warm.
+#[derive(Default)]
+struct Pool {
+    bufs: Vec<Vec<u8>>,
+    free: Vec<u32>,
+}
+
+impl Pool {
+    fn alloc(&mut self, bytes: &[u8]) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                let b = &mut self.bufs[i as usize];
+                b.clear();
+                b.extend_from_slice(bytes);
+                i
+            }
+            None => {
+                self.bufs.push(bytes.to_vec());
+                (self.bufs.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, i: u32) {
+        self.free.push(i);
+    }
+}
+
+/// A node's clock as it reads global time: `local = anchor_l + (g - anchor_g)(1 + ppm/1e6)`.
+#[derive(Copy, Clone, Debug, Default)]
+struct Clock {
+    anchor_g: u64,
+    anchor_l: u64,
+    ppm: i64,
+}
+
+impl Clock {
+    fn local(&self, g: u64) -> Instant {
+        let dt = i128::from(g.saturating_sub(self.anchor_g));
+        let l = i128::from(self.anchor_l) + dt * (1_000_000 + i128::from(self.ppm)) / 1_000_000;
+        Instant::from_nanos(l.max(0) as u64)
+    }
+
+    /// The global time at which the local clock reads `l`, rounded up so the node is never
+    /// woken before its own deadline.
+    fn global(&self, l: Instant) -> u64 {
+        let dl = i128::from(l.as_nanos()) - i128::from(self.anchor_l);
+        if dl <= 0 {
+            return self.anchor_g;
+        }
+        let rate = 1_000_000 + i128::from(self.ppm);
+        let dg = (dl * 1_000_000 + rate - 1) / rate;
+        (i128::from(self.anchor_g) + dg).min(i128::from(u64::MAX / 2)) as u64
+    }
+
+    /// Steps the clock by `skew_ns` and changes its rate by `ppm` from global time `g` on.
+    fn adjust(&mut self, g: u64, skew_ns: i64, ppm: i64) {
+        let l = i128::from(self.local(g).as_nanos()) + i128::from(skew_ns);
+        self.anchor_l = l.max(0) as u64;
+        self.anchor_g = g;
+        self.ppm += ppm;
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Status {
+    Running,
+    /// No process (crashed, or between stop and start of a restart).
+    Stopped,
+    /// Frozen: packets wait in the socket buffer, timers wait.
+    Paused,
+}
+
+struct SimNode {
+    node: Option<Box<Node>>,
+    status: Status,
+    /// Interface i is link `ifaces[i].0`, sending in direction `ifaces[i].1`.
+    ifaces: Vec<(u32, u8)>,
+    timer_generation: u32,
+    timer_at: Option<u64>,
+    clock: Clock,
+    boots: u64,
+    inbox: VecDeque<(u16, u32, u32)>,
+}
+
+struct Link {
+    ends: [NodeId; 2],
+    ifaces: [IfIndex; 2],
+    dirs: [Direction; 2],
+    degrades: Vec<(u32, Degrade)>,
+}
+
+struct Instance {
+    spec: u32,
+    k: u32,
+    t_heal: Option<u64>,
+    nodes: Vec<NodeId>,
+    links: Vec<u32>,
+    flap_down: bool,
+    record: usize,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct ProbeSlot {
+    sent: u64,
+    pair: u32,
+    path: bool,
+    ok: Option<bool>,
+}
+
+/// A forwarding loop the checker saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopSample {
+    pub at: Instant,
+    pub dest: NodeId,
+    pub cycle: Vec<NodeId>,
+}
+
+/// Engine counters: what happened to packets and how much work the run was.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub events: u64,
+    pub frames_sent: u64,
+    pub frames_delivered: u64,
+    pub frames_lost: u64,
+    pub frames_queue_dropped: u64,
+    pub frames_link_down: u64,
+    pub frames_to_stopped: u64,
+    pub frames_pause_dropped: u64,
+    pub frames_misaddressed: u64,
+    pub frames_duplicated: u64,
+    pub frames_corrupted: u64,
+    /// Timer wake-ups that found nothing due and asked again for the same instant. Zero in a
+    /// healthy run; counted because a core bug here would otherwise hang the simulator.
+    pub timer_spins: u64,
+}
+
+/// Everything one seed produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub seed: u64,
+    pub fingerprint: Digest,
+    pub trace_records: u64,
+    pub nodes: u32,
+    pub links: usize,
+    pub faults: Vec<(FaultRecord, FaultOutcome)>,
+    pub counters: RunCounters,
+    /// Probe success between warmup and the first fault: whether the hypothesis held
+    /// before anything was broken.
+    pub baseline_success: Option<f64>,
+    pub loop_examples: Vec<LoopSample>,
+    pub engine: EngineStats,
+    pub sim_seconds: f64,
+    /// Route-table entries summed over live nodes at the end.
+    pub route_entries: u64,
+}
+
+pub struct Simulation<'a> {
+    scenario: &'a Scenario,
+    topo: &'a Topology,
+    seed: u64,
+    now: u64,
+    end: u64,
+    warmup: u64,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    nodes: Vec<SimNode>,
+    links: Vec<Link>,
+    pool: Pool,
+    gt: GroundTruth,
+    buf: Vec<u8>,
+    pairs: Vec<(NodeId, NodeId)>,
+    probes: Vec<ProbeSlot>,
+    instances: Vec<Instance>,
+    records: Vec<FaultRecord>,
+    events: Vec<TimedEvent>,
+    false_positives: Vec<Instant>,
+    loops: u64,
+    loop_examples: Vec<LoopSample>,
+    stretch: Vec<f64>,
+    control_bytes: u64,
+    check_rng: ChaCha8Rng,
+    fingerprint: Fingerprint,
+    stats: EngineStats,
+}
+
+fn ns(d: Duration) -> u64 {
+    duration_nanos(d)
+}
+
+impl<'a> Simulation<'a> {
+    /// Builds the world for one seed: nodes, links, workload, fault schedule.
+    pub fn new(scenario: &'a Scenario, topo: &'a Topology, seed: u64) -> Result<Self, SimError> {
+        scenario.check_node_ids(topo.node_count())?;
+        check_links(scenario, topo)?;
+        let n = topo.node_count();
+        let gt = GroundTruth::new(n, &topo.edge_list());
+        let mut nodes: Vec<SimNode> = (0..n)
+            .map(|_| SimNode {
+                node: None,
+                status: Status::Stopped,
+                ifaces: Vec::new(),
+                timer_generation: 0,
+                timer_at: None,
+                clock: Clock::default(),
+                boots: 0,
+                inbox: VecDeque::new(),
+            })
+            .collect();
+        let mut links = Vec::with_capacity(topo.edge_count());
+        for e in topo.graph.edge_references() {
+            let (a, b) = (e.source().index(), e.target().index());
+            let info = e.weight();
+            let id = e.id().index() as u64;
+            let delivery = |i: usize| info.delivery.map(|d| d[i]);
+            let dir = |i: usize| {
+                let p = LinkParams::new(&scenario.links, info.latency, delivery(i));
+                Direction::new(p, seed::stream(seed, "link", id, i as u64))
+            };
+            let ia = IfIndex(nodes[a].ifaces.len() as u16);
+            nodes[a].ifaces.push((e.id().index() as u32, 0));
+            let ib = IfIndex(nodes[b].ifaces.len() as u16);
+            nodes[b].ifaces.push((e.id().index() as u32, 1));
+            links.push(Link {
+                ends: [NodeId(a as u32), NodeId(b as u32)],
+                ifaces: [ia, ib],
+                dirs: [dir(0), dir(1)],
+                degrades: Vec::new(),
+            });
+        }
+        let mut sim = Simulation {
+            scenario,
+            topo,
+            seed,
+            now: 0,
+            end: ns(scenario.duration),
+            warmup: ns(scenario.warmup),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            nodes,
+            links,
+            pool: Pool::default(),
+            gt,
+            buf: Vec::with_capacity(2048),
+            pairs: Vec::new(),
+            probes: Vec::new(),
+            instances: Vec::new(),
+            records: Vec::new(),
+            events: Vec::new(),
+            false_positives: Vec::new(),
+            loops: 0,
+            loop_examples: Vec::new(),
+            stretch: Vec::new(),
+            control_bytes: 0,
+            check_rng: seed::stream(seed, "checks", 0, 0),
+            fingerprint: Fingerprint::default(),
+            stats: EngineStats::default(),
+        };
+        sim.schedule_workload();
+        sim.schedule_faults();
+        let (loop_every, stretch_every) = (ns(scenario.checks.loop_interval), ns(scenario.checks.stretch_interval));
+        sim.push(loop_every, Ev::LoopCheck);
+        sim.push(sim.warmup.max(stretch_every), Ev::StretchCheck);
+        for i in 0..n {
+            sim.boot(i);
+        }
+        Ok(sim)
+    }
+
+    fn push(&mut self, t: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Scheduled { t, seq: self.seq, ev });
+    }
+
+    fn schedule_workload(&mut self) {
+        let w = &self.scenario.workload;
+        let n = self.topo.node_count();
+        let mut rng = seed::stream(self.seed, "workload", 0, 0);
+        let interval = ns(w.probe_interval);
+        for pair in 0..w.probe_pairs {
+            let src = rng.random_range(0..n);
+            let mut dst = rng.random_range(0..n - 1);
+            if dst >= src {
+                dst += 1;
+            }
+            self.pairs.push((NodeId(src), NodeId(dst)));
+            let phase = rng.random_range(0..interval);
+            self.push(phase, Ev::Probe { pair });
+        }
+    }
+
+    fn schedule_faults(&mut self) {
+        for (spec, fault) in self.scenario.faults.iter().enumerate() {
+            for (k, t) in fault.injection_times(self.scenario.duration).into_iter().enumerate() {
+                let t_inject = ns(t);
+                let t_heal = match (&fault.kind, fault.duration) {
+                    (_, Some(d)) => Some(t_inject + ns(d)),
+                    // A restart without a downtime stops and starts in the same instant.
+                    (FaultKind::Restart { .. }, None) => Some(t_inject),
+                    _ => None,
+                };
+                let instance = self.instances.len() as u32;
+                self.instances.push(Instance {
+                    spec: spec as u32,
+                    k: k as u32,
+                    t_heal,
+                    nodes: Vec::new(),
+                    links: Vec::new(),
+                    flap_down: false,
+                    record: usize::MAX,
+                });
+                self.push(t_inject, Ev::Inject { instance });
+                if let Some(h) = t_heal
+                    && h < self.end
+                {
+                    self.push(h, Ev::Heal { instance });
+                }
+            }
+        }
+    }
+
+    // ----- node lifecycle -------------------------------------------------------------------
+
+    fn local_now(&self, i: u32) -> Instant {
+        self.nodes[i as usize].clock.local(self.now)
+    }
+
+    /// Starts node `i` as a fresh process.
+    fn boot(&mut self, i: u32) {
+        let local = self.local_now(i);
+        let sn = &mut self.nodes[i as usize];
+        let key = seed::key(self.seed, "node", u64::from(i), sn.boots);
+        sn.boots += 1;
+        let mut node = Box::new(
+            Node::new(NodeId(i), self.scenario.protocol.clone(), key, local).expect("protocol config validated at load"),
+        );
+        for _ in 0..sn.ifaces.len() {
+            node.add_interface(local);
+        }
+        sn.node = Some(node);
+        sn.status = Status::Running;
+        self.drain(i, false);
+    }
+
+    fn stop(&mut self, i: u32, keep_state: bool) {
+        let sn = &mut self.nodes[i as usize];
+        if !keep_state {
+            sn.node = None;
+        }
+        sn.status = Status::Stopped;
+        sn.timer_generation += 1;
+        sn.timer_at = None;
+        for (_, _, pkt) in sn.inbox.drain(..) {
+            self.pool.release(pkt);
+        }
+    }
+
+    fn pause(&mut self, i: u32) {
+        let sn = &mut self.nodes[i as usize];
+        sn.status = Status::Paused;
+        sn.timer_generation += 1;
+        sn.timer_at = None;
+    }
+
+    fn unpause(&mut self, i: u32) {
+        let local = self.local_now(i);
+        let sn = &mut self.nodes[i as usize];
+        sn.status = Status::Running;
+        let mut node = sn.node.take().expect("a paused node keeps its process");
+        let inbox = std::mem::take(&mut sn.inbox);
+        for &(iface, link, pkt) in &inbox {
+            let from = self.peer_across(link, i);
+            node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
+            self.pool.release(pkt);
+        }
+        node.handle_timeout(local);
+        let sn = &mut self.nodes[i as usize];
+        sn.inbox = inbox;
+        sn.inbox.clear();
+        sn.node = Some(node);
+        self.drain(i, false);
+    }
+
+    fn resume_kept(&mut self, i: u32) {
+        let local = self.local_now(i);
+        let sn = &mut self.nodes[i as usize];
+        sn.status = Status::Running;
+        sn.node.as_mut().expect("restart with state keeps the node").resume(local);
+        self.drain(i, false);
+    }
+
+    fn peer_across(&self, link: u32, me: u32) -> NodeId {
+        let l = &self.links[link as usize];
+        if l.ends[0].0 == me { l.ends[1] } else { l.ends[0] }
+    }
+
+    /// Collects everything node `i` produced after an input, and re-arms its timer.
+    /// `after_timer` says the input was a timer at `now`, to catch a node asking to be woken
+    /// again for the same instant.
+    fn drain(&mut self, i: u32, after_timer: bool) {
+        let Some(mut node) = self.nodes[i as usize].node.take() else { return };
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(tx) = node.poll_transmit(&mut buf) {
+            self.transmit(i, tx.iface, tx.dest, tx.class, &buf);
+        }
+        while node.poll_delivery(&mut buf).is_some() {}
+        self.buf = buf;
+        while let Some(ev) = node.poll_event() {
+            self.observe(i, ev);
+        }
+        let sn = &mut self.nodes[i as usize];
+        let mut want = sn.clock.global(node.poll_timeout()).max(self.now);
+        if after_timer && want <= self.now {
+            self.stats.timer_spins += 1;
+            want = self.now + 1_000;
+        }
+        sn.node = Some(node);
+        if sn.timer_at.is_none_or(|t| want < t) {
+            sn.timer_generation += 1;
+            sn.timer_at = Some(want);
+            let generation = sn.timer_generation;
+            self.push(want, Ev::Timer { node: i, generation });
+        }
+    }
+
+    fn transmit(&mut self, from: u32, iface: IfIndex, dest: Dest, class: TrafficClass, bytes: &[u8]) {
+        self.stats.frames_sent += 1;
+        if class == TrafficClass::Control && self.now >= self.warmup {
+            self.control_bytes += bytes.len() as u64;
+        }
+        let (link_idx, dir) = self.nodes[from as usize].ifaces[iface.index()];
+        let link = &mut self.links[link_idx as usize];
+        let to = link.ends[1 - dir as usize];
+        if let Dest::Unicast(addr) = dest
+            && addr != PeerAddr::synthetic(to)
+        {
+            self.stats.frames_misaddressed += 1;
+            return;
+        }
+        if !self.gt.link_up(link_idx) {
+            self.stats.frames_link_down += 1;
+            return;
+        }
+        let to_iface = link.ifaces[1 - dir as usize];
+        match link.dirs[dir as usize].send(self.now, bytes.len()) {
+            Fate::Lost => self.stats.frames_lost += 1,
+            Fate::QueueFull => self.stats.frames_queue_dropped += 1,
+            Fate::Delivered { at_ns, duplicate_at_ns, corrupt } => {
+                let pkt = self.pool.alloc(bytes);
+                if let Some((offset, mask)) = corrupt {
+                    self.stats.frames_corrupted += 1;
+                    let b = &mut self.pool.bufs[pkt as usize];
+                    let at = offset as usize % b.len();
+                    b[at] ^= mask;
+                }
+                let deliver = Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt };
+                self.push(at_ns, deliver);
+                if let Some(t) = duplicate_at_ns {
+                    self.stats.frames_duplicated += 1;
+                    let copy = self.pool.alloc(bytes);
+                    self.push(t, Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt: copy });
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, i: u32, ev: Event) {
+        let now = Instant::from_nanos(self.now);
+        let node = NodeId(i);
+        self.fingerprint.event(now, node, &ev);
+        match ev {
+            Event::Probe { id, outcome, .. } => {
+                if let Some(slot) = self.probes.get_mut(id as usize) {
+                    slot.ok = Some(matches!(outcome, ProbeOutcome::Delivered { .. }));
+                }
+                return;
+            }
+            Event::Neighbour { peer, state: NeighbourState::Down, .. } => {
+                let grace = self.scenario.checks.false_positive_grace;
+                if self.now >= self.warmup && self.gt.is_false_positive(node, peer, now, grace) {
+                    self.false_positives.push(now);
+                }
+            }
+            _ => {}
+        }
+        if self.now >= self.warmup {
+            self.events.push(TimedEvent { t: now, node, event: ev });
+        }
+    }
+
+    // ----- the loop -------------------------------------------------------------------------
+
+    /// Runs to the end of the scenario and evaluates every fault.
+    pub fn run(mut self, progress: Option<&AtomicU64>) -> RunResult {
+        while let Some(s) = self.queue.pop() {
+            if s.t > self.end {
+                break;
+            }
+            debug_assert!(s.t >= self.now, "event queue went back in time");
+            self.now = s.t;
+            self.stats.events += 1;
+            if let Some(p) = progress
+                && self.stats.events.is_multiple_of(PROGRESS_EVERY)
+            {
+                p.store(self.now, AtomicOrdering::Relaxed);
+            }
+            match s.ev {
+                Ev::Deliver { to, iface, link, pkt } => self.deliver(to, iface, link, pkt),
+                Ev::Timer { node, generation } => self.timer(node, generation),
+                Ev::Inject { instance } => self.inject(instance),
+                Ev::Heal { instance } => self.heal(instance),
+                Ev::Flap { instance } => self.flap(instance),
+                Ev::Probe { pair } => self.probe(pair),
+                Ev::LoopCheck => self.loop_check(),
+                Ev::StretchCheck => self.stretch_check(),
+            }
+        }
+        if let Some(p) = progress {
+            p.store(self.end, AtomicOrdering::Relaxed);
+        }
+        self.finish()
+    }
+
+    fn deliver(&mut self, to: u32, iface: u16, link: u32, pkt: u32) {
+        if !self.gt.link_up(link) {
+            // The link went down while the frame was on it.
+            self.stats.frames_link_down += 1;
+            self.pool.release(pkt);
+            return;
+        }
+        let sn = &mut self.nodes[to as usize];
+        match sn.status {
+            Status::Stopped => {
+                self.stats.frames_to_stopped += 1;
+                self.pool.release(pkt);
+            }
+            Status::Paused => {
+                if sn.inbox.len() < PAUSE_BUFFER_PACKETS {
+                    sn.inbox.push_back((iface, link, pkt));
+                } else {
+                    self.stats.frames_pause_dropped += 1;
+                    self.pool.release(pkt);
+                }
+            }
+            Status::Running => {
+                self.stats.frames_delivered += 1;
+                let from = self.peer_across(link, to);
+                let local = self.local_now(to);
+                let node = self.nodes[to as usize].node.as_mut().expect("a running node has a process");
+                node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
+                self.pool.release(pkt);
+                self.drain(to, false);
+            }
+        }
+    }
+
+    fn timer(&mut self, i: u32, generation: u32) {
+        let sn = &mut self.nodes[i as usize];
+        if generation != sn.timer_generation || sn.status != Status::Running {
+            return;
+        }
+        sn.timer_at = None;
+        let local = sn.clock.local(self.now);
+        sn.node.as_mut().expect("a running node has a process").handle_timeout(local);
+        self.drain(i, true);
+    }
+
+    fn probe(&mut self, pair: u32) {
+        let interval = ns(self.scenario.workload.probe_interval);
+        self.push(self.now + interval, Ev::Probe { pair });
+        let (src, dst) = self.pairs[pair as usize];
+        let path = self.gt.path_exists(src, dst);
+        let id = self.probes.len() as u64;
+        let running = self.nodes[src.index()].status == Status::Running;
+        // A probe a stopped or frozen source cannot send has no outcome, and is left out.
+        self.probes.push(ProbeSlot { sent: self.now, pair, path: path && running, ok: None });
+        if !running {
+            return;
+        }
+        let local = self.local_now(src.0);
+        let node = self.nodes[src.index()].node.as_mut().expect("a running node has a process");
+        if node.handle_command(local, Command::Probe { dst, id }).is_err() {
+            self.probes[id as usize].ok = Some(false);
+        }
+        self.drain(src.0, false);
+    }
+
+    fn next_hop(&self, n: NodeId, dest: NodeId) -> Option<NodeId> {
+        let sn = &self.nodes[n.index()];
+        if sn.status != Status::Running {
+            return None;
+        }
+        sn.node.as_ref()?.next_hop(dest)
+    }
+
+    fn loop_check(&mut self) {
+        self.push(self.now + ns(self.scenario.checks.loop_interval), Ev::LoopCheck);
+        let n = self.topo.node_count();
+        for _ in 0..self.scenario.checks.loop_destinations {
+            let dest = NodeId(self.check_rng.random_range(0..n));
+            if let Some(cycle) = checkers::find_loop(n, dest, |m| self.next_hop(m, dest)) {
+                self.loops += 1;
+                self.fingerprint.driver(1, &[self.now, u64::from(dest.0), cycle.len() as u64]);
+                if self.loop_examples.len() < LOOP_EXAMPLES_MAX {
+                    self.loop_examples.push(LoopSample { at: Instant::from_nanos(self.now), dest, cycle });
+                }
+            }
+        }
+    }
+
+    fn stretch_check(&mut self) {
+        self.push(self.now + ns(self.scenario.checks.stretch_interval), Ev::StretchCheck);
+        let n = self.topo.node_count();
+        for _ in 0..self.scenario.checks.stretch_pairs {
+            let (src, dst) = (NodeId(self.check_rng.random_range(0..n)), NodeId(self.check_rng.random_range(0..n)));
+            if src == dst || !self.gt.path_exists(src, dst) {
+                continue;
+            }
+            if let Some(s) = checkers::stretch(&self.topo.graph, &self.gt, src, dst, |m| self.next_hop(m, dst)) {
+                self.stretch.push(s);
+            }
+        }
+    }
+
+    // ----- faults ---------------------------------------------------------------------------
+
+    fn inject(&mut self, instance: u32) {
+        let inst = &self.instances[instance as usize];
+        let (spec, k) = (inst.spec, inst.k);
+        let fault = &self.scenario.faults[spec as usize];
+        let mut rng = seed::stream(self.seed, "fault", u64::from(spec), u64::from(k));
+        let now = Instant::from_nanos(self.now);
+        let (mut nodes, mut links) = (Vec::new(), Vec::new());
+        match &fault.kind {
+            FaultKind::Crash(t) | FaultKind::Pause(t) => {
+                nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
+                let pause = matches!(fault.kind, FaultKind::Pause(_));
+                for &n in &nodes {
+                    if pause { self.pause(n.0) } else { self.stop(n.0, false) }
+                    self.gt.set_node(n, true, now);
+                }
+            }
+            FaultKind::Restart { target, state } => {
+                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                for &n in &nodes {
+                    self.stop(n.0, *state == StateMode::Keep);
+                    self.gt.set_node(n, true, now);
+                }
+            }
+            FaultKind::LinkDown(t) | FaultKind::LinkFlap { target: t, .. } => {
+                links = faults::pick_links(t, self.topo, &self.gt, &mut rng);
+                for &e in &links {
+                    self.gt.set_link(e, true, now);
+                }
+                if let FaultKind::LinkFlap { period, .. } = fault.kind {
+                    self.instances[instance as usize].flap_down = true;
+                    self.push(self.now + ns(period) / 2, Ev::Flap { instance });
+                }
+            }
+            FaultKind::Partition(p) => {
+                let groups = faults::partition_groups(p, self.topo, &mut rng);
+                links = faults::cut_edges(&groups, self.topo);
+                for &e in &links {
+                    self.gt.set_link(e, true, now);
+                }
+            }
+            FaultKind::Degrade(d) => {
+                links = faults::pick_links(&d.target, self.topo, &self.gt, &mut rng);
+                for &e in &links {
+                    self.links[e as usize].degrades.push((instance, d.clone()));
+                    self.apply_degrades(e);
+                }
+            }
+            FaultKind::Clock { target, skew_ns, drift_ppm } => {
+                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                for &n in &nodes {
+                    self.nodes[n.index()].clock.adjust(self.now, *skew_ns, i64::from(*drift_ppm));
+                    self.gt.touch_node(n, now);
+                    self.rearm(n.0);
+                }
+            }
+        }
+        self.fingerprint.driver(2, &[self.now, u64::from(spec), u64::from(k), nodes.len() as u64, links.len() as u64]);
+        let inst = &mut self.instances[instance as usize];
+        let record = FaultRecord {
+            spec,
+            instance: k,
+            name: fault.name.clone(),
+            kind: fault.kind.label(),
+            node_fault: fault.kind.is_node_fault(),
+            t_inject: now,
+            t_heal: inst.t_heal.map(Instant::from_nanos),
+            nodes: nodes.clone(),
+            links: {
+                let mut l: Vec<(NodeId, NodeId)> = links
+                    .iter()
+                    .map(|&e| {
+                        let [a, b] = self.links[e as usize].ends;
+                        (a.min(b), a.max(b))
+                    })
+                    .collect();
+                l.sort_unstable();
+                l
+            },
+        };
+        inst.nodes = nodes;
+        inst.links = links;
+        inst.record = self.records.len();
+        self.records.push(record);
+    }
+
+    fn heal(&mut self, instance: u32) {
+        let inst = &self.instances[instance as usize];
+        let fault = &self.scenario.faults[inst.spec as usize];
+        let now = Instant::from_nanos(self.now);
+        let (nodes, links) = (inst.nodes.clone(), inst.links.clone());
+        let flap_down = inst.flap_down;
+        match &fault.kind {
+            FaultKind::Crash(_) => {
+                for &n in &nodes {
+                    self.gt.set_node(n, false, now);
+                    self.boot(n.0);
+                }
+            }
+            FaultKind::Restart { state, .. } => {
+                for &n in &nodes {
+                    self.gt.set_node(n, false, now);
+                    if *state == StateMode::Keep { self.resume_kept(n.0) } else { self.boot(n.0) }
+                }
+            }
+            FaultKind::Pause(_) => {
+                for &n in &nodes {
+                    self.gt.set_node(n, false, now);
+                    self.unpause(n.0);
+                }
+            }
+            FaultKind::LinkDown(_) | FaultKind::Partition(_) => {
+                for &e in &links {
+                    self.gt.set_link(e, false, now);
+                }
+            }
+            FaultKind::LinkFlap { .. } => {
+                if flap_down {
+                    for &e in &links {
+                        self.gt.set_link(e, false, now);
+                    }
+                }
+                self.instances[instance as usize].flap_down = false;
+            }
+            FaultKind::Degrade(_) => {
+                for &e in &links {
+                    self.links[e as usize].degrades.retain(|(i, _)| *i != instance);
+                    self.apply_degrades(e);
+                }
+            }
+            FaultKind::Clock { skew_ns, drift_ppm, .. } => {
+                for &n in &nodes {
+                    self.nodes[n.index()].clock.adjust(self.now, -skew_ns, -i64::from(*drift_ppm));
+                    self.gt.touch_node(n, now);
+                    self.rearm(n.0);
+                }
+            }
+        }
+        self.fingerprint.driver(3, &[self.now, u64::from(instance)]);
+    }
+
+    fn flap(&mut self, instance: u32) {
+        let inst = &self.instances[instance as usize];
+        let FaultKind::LinkFlap { period, .. } = self.scenario.faults[inst.spec as usize].kind else { return };
+        if inst.t_heal.is_some_and(|h| self.now >= h) {
+            return;
+        }
+        let now = Instant::from_nanos(self.now);
+        let down = !inst.flap_down;
+        for &e in &inst.links.clone() {
+            self.gt.set_link(e, down, now);
+        }
+        self.instances[instance as usize].flap_down = down;
+        self.fingerprint.driver(4, &[self.now, u64::from(instance), u64::from(down)]);
+        self.push(self.now + ns(period) / 2, Ev::Flap { instance });
+    }
+
+    fn apply_degrades(&mut self, e: u32) {
+        let link = &mut self.links[e as usize];
+        for dir in &mut link.dirs {
+            dir.params = link.degrades.iter().fold(dir.base, |p, (_, d)| p.degraded(d));
+        }
+    }
+
+    /// After a clock change the node's next deadline maps to a different global time.
+    fn rearm(&mut self, i: u32) {
+        let sn = &mut self.nodes[i as usize];
+        if sn.status == Status::Running {
+            sn.timer_at = None;
+            sn.timer_generation += 1;
+            self.drain(i, false);
+        }
+    }
+
+    // ----- results --------------------------------------------------------------------------
+
+    fn finish(self) -> RunResult {
+        let horizon = Instant::from_nanos(self.end);
+        let probes: Vec<ProbeRecord> = self
+            .probes
+            .iter()
+            // A probe without an outcome (its source died with it pending, or the run ended)
+            // is kept but not judged, so "the first probe after injection" stays exact.
+            .map(|p| ProbeRecord {
+                sent: Instant::from_nanos(p.sent),
+                pair: p.pair,
+                path: p.path && p.ok.is_some(),
+                ok: p.ok.unwrap_or(false),
+            })
+            .collect();
+        let index = ProbeIndex::new(&probes, self.pairs.len() as u32);
+        let checks = &self.scenario.checks;
+        let obs = Observations {
+            events: &self.events,
+            probes: &index,
+            false_positives: &self.false_positives,
+            steady_state: &self.scenario.steady_state,
+            recovery_window: checks.recovery_window,
+            false_positive_grace: checks.false_positive_grace,
+            horizon,
+        };
+        let faults: Vec<(FaultRecord, FaultOutcome)> =
+            self.records.iter().map(|r| (r.clone(), evaluate_fault(r, &obs))).collect();
+        let warmup = Instant::from_nanos(self.warmup);
+        let (ok, total) = index.success_between(warmup, horizon);
+        // Probes still in flight when the first fault struck belong to neither side.
+        let first_fault = self.records.iter().map(|r| r.t_inject).min().unwrap_or(horizon);
+        let baseline_end = first_fault.saturating_sub(self.scenario.protocol.probe_timeout);
+        let (base_ok, base_total) = index.success_between(warmup, baseline_end.max(warmup));
+        let counters = RunCounters {
+            nodes: u64::from(self.topo.node_count()),
+            loops: self.loops,
+            false_positives: self.false_positives.len() as u64,
+            probes: u64::from(total),
+            probes_ok: u64::from(ok),
+            control_bytes: self.control_bytes,
+            measured_seconds: (self.end - self.warmup) as f64 / 1e9,
+            stretch: self.stretch.clone(),
+        };
+        let route_entries = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.node.as_ref())
+            .map(|n| n.destinations() as u64)
+            .sum();
+        RunResult {
+            seed: self.seed,
+            fingerprint: self.fingerprint.digest(),
+            trace_records: self.fingerprint.records(),
+            nodes: self.topo.node_count(),
+            links: self.topo.edge_count(),
+            faults,
+            counters,
+            baseline_success: (base_total > 0).then(|| f64::from(base_ok) / f64::from(base_total)),
+            loop_examples: self.loop_examples.clone(),
+            engine: self.stats.clone(),
+            sim_seconds: self.end as f64 / 1e9,
+            route_entries,
+        }
+    }
+}
+
+/// Explicit link targets must name adjacent nodes; say which do not, and where.
+fn check_links(scenario: &Scenario, topo: &Topology) -> Result<(), ScenarioError> {
+    let gt_adjacent = |a: u32, b: u32| {
+        topo.graph
+            .find_edge(petgraph::graph::NodeIndex::new(a as usize), petgraph::graph::NodeIndex::new(b as usize))
+            .is_some()
+    };
+    for (i, f) in scenario.faults.iter().enumerate() {
+        let target = match &f.kind {
+            FaultKind::LinkDown(t) | FaultKind::LinkFlap { target: t, .. } => t,
+            FaultKind::Degrade(d) => &d.target,
+            _ => continue,
+        };
+        if let LinkTarget::Links(pairs) = target {
+            for (j, [a, b]) in pairs.iter().enumerate() {
+                if !gt_adjacent(a.value, b.value) {
+                    return Err(error_at(
+                        &scenario.origin,
+                        a.referenced,
+                        format!(
+                            "faults[{i}].{}: links[{j}] is [{}, {}], but nodes {} and {} are not linked in {}",
+                            f.kind.label(),
+                            a.value,
+                            b.value,
+                            a.value,
+                            b.value,
+                            topo.description
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+

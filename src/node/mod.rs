@@ -1,0 +1,724 @@
+//! The protocol state machine of one mesh node, sans IO.
+//!
+//! # Contract
+//!
+//! Inputs go in through `handle_*(now, ...)`: a received datagram, a timer expiry, or a
+//! command. Outputs come out of `poll_*`: frames to send ([`Node::poll_transmit`]), events
+//! ([`Node::poll_event`]), application payloads ([`Node::poll_delivery`]) and the next
+//! wake-up time ([`Node::poll_timeout`]). After every input the driver drains transmits,
+//! events and deliveries, then sleeps until the timeout (or the next datagram) and calls
+//! [`Node::handle_timeout`] when it passes. Nothing happens between inputs: the node has no
+//! clock, no thread and no socket, so the simulator and the live daemon drive this same code.
+//!
+//! `now` must not go backwards; if a driver's clock does (a stepped clock in a skew
+//! experiment), the node holds its own time still until the driver catches up.
+
+mod dataplane;
+mod detector;
+mod neighbour;
+mod outbox;
+mod routing;
+
+pub use detector::{DETECTOR_WINDOW_MAX, phi_to_z_milli};
+use detector::DetectorParams;
+pub use neighbour::{LINK_COST_UNIT, NeighbourState};
+pub use outbox::{TrafficClass, Transmit};
+
+use crate::config::{ConfigError, ProtocolConfig};
+use crate::ids::{Dest, IfIndex, NodeId, PeerAddr};
+use crate::time::Instant;
+use crate::wire::{self, DecodeError, FrameKind, Tlv, TlvIter};
+use dataplane::PendingProbe;
+use neighbour::{Confirm, Link, Neighbour};
+use outbox::{ByteQueue, Outbox};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use routing::RouteTable;
+use std::collections::VecDeque;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Something the node wants the driver (and the world) to know, stamped with the node's
+/// own clock. Compact and `Copy`: drivers store millions of these.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A neighbour on `iface` changed state.
+    Neighbour { at: Instant, iface: IfIndex, peer: NodeId, state: NeighbourState },
+    /// The next hop toward `dest` changed (`None`: unreachable).
+    Route { at: Instant, dest: NodeId, next_hop: Option<NodeId>, previous: Option<NodeId>, metric: u16 },
+    /// A probe this node sent has an outcome.
+    Probe { at: Instant, id: u64, dst: NodeId, outcome: ProbeOutcome },
+    /// Something noteworthy that is not a state change: input for operators and healing.
+    Incident { at: Instant, incident: Incident },
+}
+
+impl Event {
+    pub fn at(&self) -> Instant {
+        match *self {
+            Event::Neighbour { at, .. }
+            | Event::Route { at, .. }
+            | Event::Probe { at, .. }
+            | Event::Incident { at, .. } => at,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    Delivered { rtt: Duration },
+    /// No reply within `probe_timeout`.
+    Lost,
+    /// Not sent: no route to the destination at send time.
+    NoRoute,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Incident {
+    /// The last feasible route to `dest` is gone; a seqno request is out.
+    Starved { dest: NodeId },
+    /// A neighbour came back with a new incarnation: it lost its state.
+    NeighbourRestarted { iface: IfIndex, peer: NodeId },
+    /// A data packet ran out of TTL here: a forwarding loop or a path longer than the TTL.
+    TtlExpired { src: NodeId, dst: NodeId },
+}
+
+/// Commands from the application or the operator.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Send an end-to-end reachability probe; its outcome comes back as [`Event::Probe`].
+    Probe { dst: NodeId, id: u64 },
+    /// Send application bytes to `dst`, forwarded hop by hop.
+    Send { dst: NodeId, payload: &'a [u8] },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Error)]
+pub enum CommandError {
+    #[error("no route to {0}")]
+    NoRoute(NodeId),
+    #[error("payload of {len} bytes exceeds the {max} byte maximum")]
+    PayloadTooLarge { len: usize, max: usize },
+    #[error("{what} is full ({limit} entries); drain outputs or raise protocol.limits")]
+    QueueFull { what: &'static str, limit: u32 },
+}
+
+/// Counters, for metrics export and for tests to assert on. Every drop has a counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    pub frames_rx: u64,
+    pub bytes_rx: u64,
+    pub decode_errors: u64,
+    pub last_decode_error: Option<DecodeError>,
+    /// Frames carrying our own id (a loop in the link layer, or a duplicate id).
+    pub own_frames_rx: u64,
+    pub unknown_iface_rx: u64,
+    pub updates_rx: u64,
+    pub updates_unfeasible: u64,
+    pub data_forwarded: u64,
+    pub data_delivered: u64,
+    pub data_no_route: u64,
+    pub ttl_expired: u64,
+    pub probes_sent: u64,
+    pub probes_delivered: u64,
+    pub probes_lost: u64,
+    pub seqno_requests_sent: u64,
+    pub seqno_requests_forwarded: u64,
+    pub neighbour_table_full: u64,
+    pub destination_table_full: u64,
+    pub route_slots_full: u64,
+    pub events_dropped: u64,
+    pub deliveries_dropped: u64,
+    pub pending_probes_full: u64,
+}
+
+/// A read-only view of one neighbour, for drivers and checkers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct NeighbourView {
+    pub iface: IfIndex,
+    pub id: NodeId,
+    pub addr: PeerAddr,
+    pub state: Option<NeighbourState>,
+    pub cost: u16,
+    pub rtt: Option<Duration>,
+}
+
+/// A read-only view of the selected route to a destination.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RouteView {
+    pub dest: NodeId,
+    pub next_hop: NodeId,
+    pub iface: IfIndex,
+    pub metric: u16,
+    pub seqno: u16,
+}
+
+pub struct Node {
+    id: NodeId,
+    cfg: ProtocolConfig,
+    detector: DetectorParams,
+    rng: ChaCha8Rng,
+    incarnation: u32,
+    now: Instant,
+    ifaces: u16,
+    hello_seqno: u16,
+    next_hello_at: Instant,
+    neighbours: Vec<Option<Neighbour>>,
+    /// `neighbour_deadline` of each slot (`NEVER` for empty ones), kept beside the table so
+    /// computing the next wake-up reads one cache line instead of every neighbour.
+    deadlines: Vec<Instant>,
+    routes: RouteTable,
+    own_seqno: u16,
+    self_dirty: bool,
+    next_update_at: Instant,
+    holddown_until: Option<Instant>,
+    outbox: Outbox,
+    scratch: Vec<u8>,
+    events: VecDeque<Event>,
+    probes: VecDeque<PendingProbe>,
+    deliveries: ByteQueue<NodeId>,
+    stats: NodeStats,
+}
+
+/// How long a neighbour that is down and silent is remembered before its slot is reused.
+const NEIGHBOUR_GC_HELLOS: u32 = 100;
+/// A neighbour heard but never bidirectional is forgotten after this many silent hellos.
+const HEARD_EXPIRY_HELLOS: u32 = 4;
+
+impl Node {
+    /// Creates a node with no interfaces. `seed` feeds every random choice the node makes
+    /// (incarnation, initial sequence number, timer phases, nonces): the same seed gives the
+    /// same behaviour.
+    pub fn new(id: NodeId, cfg: ProtocolConfig, seed: [u8; 32], now: Instant) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        let incarnation = rng.next_u32();
+        let own_seqno = rng.next_u32() as u16;
+        let max_outbox = cfg.limits.max_outbox_frames as usize;
+        let max_deliveries = cfg.limits.max_deliveries as usize;
+        let first_update = now + cfg.update_interval.mul_f64(rng.random_range(0.5..1.0));
+        let holddown = now + cfg.boot_holddown();
+        Ok(Node {
+            id,
+            detector: DetectorParams {
+                window: cfg.detector.window,
+                min_std_us: u64::try_from(cfg.detector.min_std_dev.as_micros()).unwrap_or(u64::MAX),
+                z_milli: phi_to_z_milli(cfg.detector.phi_suspect),
+            },
+            rng,
+            incarnation,
+            now,
+            ifaces: 0,
+            hello_seqno: 0,
+            next_hello_at: now,
+            neighbours: Vec::new(),
+            deadlines: Vec::new(),
+            routes: RouteTable::default(),
+            own_seqno,
+            self_dirty: false,
+            next_update_at: first_update,
+            holddown_until: Some(holddown),
+            outbox: Outbox::new(id, max_outbox),
+            scratch: Vec::with_capacity(wire::MAX_FRAME_LEN),
+            events: VecDeque::new(),
+            probes: VecDeque::new(),
+            deliveries: ByteQueue::new(max_deliveries),
+            stats: NodeStats::default(),
+            cfg,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    pub fn config(&self) -> &ProtocolConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// Bytes of control and data frames this node has queued for sending.
+    pub fn bytes_sent(&self) -> (u64, u64) {
+        (self.outbox.control_bytes, self.outbox.data_bytes)
+    }
+
+    /// Adds an interface and greets it at once. Routes follow as soon as a neighbour there
+    /// proves it hears us (each side dumps its table to a new neighbour).
+    pub fn add_interface(&mut self, now: Instant) -> IfIndex {
+        self.advance(now);
+        assert!(self.ifaces < u16::MAX - 1, "interface count overflow");
+        let iface = IfIndex(self.ifaces);
+        self.ifaces += 1;
+        self.send_hello(iface);
+        self.finish_input();
+        iface
+    }
+
+    /// Resumes after a restart that kept state (or a long stall): every neighbour gets a
+    /// fresh grace period instead of being suspected for the time we were away, and hellos
+    /// and routes go out now.
+    pub fn resume(&mut self, now: Instant) {
+        self.advance(now);
+        for nb in self.neighbours.iter_mut().flatten() {
+            nb.detector.touch(self.now, &self.detector, nb.announced_interval);
+        }
+        self.refresh_deadlines();
+        self.next_hello_at = self.now;
+        self.next_update_at = self.now;
+        self.handle_timeout(self.now);
+    }
+
+    fn ifaces(&self) -> usize {
+        usize::from(self.ifaces)
+    }
+
+    /// Moves the node's clock forward; never back.
+    fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events.len() >= self.cfg.limits.max_events as usize {
+            self.stats.events_dropped += 1;
+            return;
+        }
+        self.events.push_back(event);
+    }
+
+    /// Ends every input: triggered updates go out, staged TLVs become frames.
+    fn finish_input(&mut self) {
+        self.flush_triggered();
+        self.outbox.seal(self.ifaces());
+    }
+
+    // ----- inputs ---------------------------------------------------------------------------
+
+    /// A datagram arrived on `iface` from `src`.
+    pub fn handle_datagram(&mut self, now: Instant, iface: IfIndex, src: PeerAddr, bytes: &[u8]) {
+        self.advance(now);
+        self.stats.frames_rx += 1;
+        self.stats.bytes_rx += bytes.len() as u64;
+        match wire::decode_frame(bytes) {
+            Err(e) => self.decode_error(e),
+            Ok((hdr, _)) if hdr.sender == self.id => self.stats.own_frames_rx += 1,
+            Ok(_) if iface.index() >= self.ifaces() => self.stats.unknown_iface_rx += 1,
+            Ok((hdr, body)) => match hdr.kind {
+                FrameKind::Control => match wire::validate_control(body) {
+                    Ok(_) => self.handle_control(iface, src, hdr.sender, body),
+                    Err(e) => self.decode_error(e),
+                },
+                FrameKind::Data => match wire::decode_data(body) {
+                    Ok(d) => self.handle_data(iface, hdr.sender, d),
+                    Err(e) => self.decode_error(e),
+                },
+            },
+        }
+        self.finish_input();
+    }
+
+    /// The time from [`Node::poll_timeout`] has come (calling early is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        if self.now >= self.next_hello_at {
+            // One sequence number per round: every interface's neighbours see consecutive
+            // numbers, so a gap means a lost hello and nothing else.
+            self.hello_seqno = self.hello_seqno.wrapping_add(1);
+            for i in 0..self.ifaces {
+                self.send_hello(IfIndex(i));
+            }
+            self.next_hello_at = (self.next_hello_at + self.cfg.hello_interval).max(self.now);
+            if self.next_hello_at == self.now {
+                // We were stalled for more than an interval: restart the cadence from now.
+                self.next_hello_at = self.now + self.cfg.hello_interval;
+            }
+        }
+        for slot in 0..self.neighbours.len() {
+            self.neighbour_timers(slot);
+        }
+        self.refresh_deadlines();
+        if let Some(until) = self.holddown_until
+            && self.now >= until
+        {
+            self.holddown_until = None;
+            self.reselect_all();
+        }
+        if self.now >= self.next_update_at {
+            self.periodic_update();
+            let jitter = self.rng.random_range(0.75..1.0);
+            self.next_update_at = self.now + self.cfg.update_interval.mul_f64(jitter);
+        }
+        self.request_timers();
+        self.probe_timers();
+        self.finish_input();
+    }
+
+    /// Applies a command from the application or operator.
+    pub fn handle_command(&mut self, now: Instant, cmd: Command<'_>) -> Result<(), CommandError> {
+        self.advance(now);
+        let result = match cmd {
+            Command::Probe { dst, id } => self.send_probe(dst, id),
+            Command::Send { dst, payload } => self.send_app(dst, payload),
+        };
+        self.finish_input();
+        result
+    }
+
+    // ----- outputs --------------------------------------------------------------------------
+
+    /// The next frame to send, written into `buf`.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.outbox.pop(buf)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next application payload addressed to this node, written into `buf`; returns
+    /// its source.
+    pub fn poll_delivery(&mut self, buf: &mut Vec<u8>) -> Option<NodeId> {
+        self.deliveries.pop(buf)
+    }
+
+    /// When the node next needs [`Node::handle_timeout`].
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self.next_update_at.min(self.next_hello_at);
+        if let Some(h) = self.holddown_until {
+            t = t.min(h);
+        }
+        for &d in &self.deadlines {
+            t = t.min(d);
+        }
+        if let Some(r) = self.routes.next_deadline() {
+            t = t.min(r);
+        }
+        if let Some(p) = self.probes.front() {
+            t = t.min(p.deadline);
+        }
+        t
+    }
+
+    // ----- inspection -----------------------------------------------------------------------
+
+    pub fn neighbours(&self) -> impl Iterator<Item = NeighbourView> + '_ {
+        self.neighbours.iter().flatten().map(|nb| NeighbourView {
+            iface: nb.iface,
+            id: nb.id,
+            addr: nb.addr,
+            state: nb.public_state(),
+            cost: nb.cost,
+            rtt: nb.srtt(),
+        })
+    }
+
+    /// The selected route to `dest`, if any.
+    pub fn route(&self, dest: NodeId) -> Option<RouteView> {
+        let (via, metric, seqno) = self.routes.selected(dest)?;
+        let nb = self.neighbours[usize::from(via)].as_ref()?;
+        Some(RouteView { dest, next_hop: nb.id, iface: nb.iface, metric, seqno })
+    }
+
+    pub fn next_hop(&self, dest: NodeId) -> Option<NodeId> {
+        self.route(dest).map(|r| r.next_hop)
+    }
+
+    /// Destinations this node holds state for (reachable or remembered).
+    pub fn destinations(&self) -> usize {
+        self.routes.len()
+    }
+
+    // ----- link sensing and failure detection -------------------------------------------------
+
+    /// Sends the current round's hello (and IHUs) on one interface. Extra hellos between
+    /// rounds repeat the round's number, which receivers treat as a duplicate.
+    fn send_hello(&mut self, iface: IfIndex) {
+        let hello = Tlv::Hello {
+            seqno: self.hello_seqno,
+            interval_ms: self.cfg.hello_interval.as_millis() as u16,
+            incarnation: self.incarnation,
+            timestamp_us: self.now.as_micros() as u32,
+        };
+        let ifaces = self.ifaces();
+        self.outbox.push(iface, Dest::Multicast, hello, ifaces);
+        for nb in self.neighbours.iter().flatten() {
+            if nb.iface == iface && nb.wants_ihu() {
+                let hold_us = self.now.saturating_since(nb.last_hello_rx).as_micros().min(u128::from(u32::MAX));
+                let ihu = Tlv::Ihu {
+                    addressee: nb.id,
+                    addressee_incarnation: nb.incarnation,
+                    rxcost: nb.rxcost(),
+                    echo_timestamp_us: nb.last_hello_ts_us,
+                    hold_us: hold_us as u32,
+                };
+                self.outbox.push(iface, Dest::Multicast, ihu, ifaces);
+            }
+        }
+    }
+
+    fn decode_error(&mut self, e: DecodeError) {
+        self.stats.decode_errors += 1;
+        self.stats.last_decode_error = Some(e);
+    }
+
+    fn find_neighbour(&self, iface: IfIndex, id: NodeId) -> Option<usize> {
+        self.neighbours.iter().position(|n| n.as_ref().is_some_and(|n| n.iface == iface && n.id == id))
+    }
+
+    fn nb(&self, slot: usize) -> &Neighbour {
+        self.neighbours[slot].as_ref().expect("neighbour slot in use")
+    }
+
+    fn nb_mut(&mut self, slot: usize) -> &mut Neighbour {
+        self.neighbours[slot].as_mut().expect("neighbour slot in use")
+    }
+
+    fn handle_control(&mut self, iface: IfIndex, src: PeerAddr, sender: NodeId, body: &[u8]) {
+        let mut slot = self.find_neighbour(iface, sender);
+        for tlv in TlvIter::new(body) {
+            // `validate_control` accepted every TLV of this body already.
+            let Ok(tlv) = tlv else { return };
+            match tlv {
+                Tlv::Hello { seqno, interval_ms, incarnation, timestamp_us } => {
+                    let interval = Duration::from_millis(u64::from(interval_ms.max(1)));
+                    slot = self.on_hello(iface, src, sender, slot, seqno, interval, incarnation, timestamp_us);
+                }
+                Tlv::Ihu { addressee, addressee_incarnation, rxcost, echo_timestamp_us, hold_us } => {
+                    if addressee == self.id
+                        && let Some(s) = slot
+                    {
+                        self.on_ihu(s, addressee_incarnation, rxcost, echo_timestamp_us, hold_us);
+                    }
+                }
+                Tlv::Update { dest, seqno, metric, interval_ms } => {
+                    if let Some(s) = slot {
+                        self.on_update(s, dest, seqno, metric, interval_ms);
+                    }
+                }
+                Tlv::RouteRequest { dest } => self.on_route_request(dest),
+                Tlv::WildcardRequest => self.dump_routes(Some(iface)),
+                Tlv::SeqnoRequest { dest, seqno, hop_count, origin } => {
+                    self.on_seqno_request(slot, dest, seqno, hop_count, origin);
+                }
+                Tlv::Ping { nonce } => {
+                    self.outbox.push(iface, Dest::Unicast(src), Tlv::Pong { nonce }, self.ifaces());
+                }
+                Tlv::Pong { nonce } => {
+                    if let Some(s) = slot {
+                        self.on_pong(s, nonce);
+                    }
+                }
+            }
+        }
+        if let Some(s) = slot {
+            self.refresh_cost(s);
+            self.refresh_deadline(s);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_hello(
+        &mut self,
+        iface: IfIndex,
+        src: PeerAddr,
+        sender: NodeId,
+        slot: Option<usize>,
+        seqno: u16,
+        interval: Duration,
+        incarnation: u32,
+        timestamp_us: u32,
+    ) -> Option<usize> {
+        let now = self.now;
+        let (slot, first_contact) = match slot {
+            Some(s) => (s, false),
+            None => {
+                let free = self.neighbours.iter().position(Option::is_none);
+                let s = match free {
+                    Some(s) => s,
+                    None if self.neighbours.len() < usize::from(self.cfg.limits.max_neighbours) => {
+                        self.neighbours.push(None);
+                        self.deadlines.push(Instant::NEVER);
+                        self.neighbours.len() - 1
+                    }
+                    None => {
+                        self.stats.neighbour_table_full += 1;
+                        return None;
+                    }
+                };
+                self.neighbours[s] = Some(Neighbour::new(iface, sender, src, incarnation, now, &self.detector));
+                (s, true)
+            }
+        };
+        let mut restarted = false;
+        let (link, known_incarnation) = (self.nb(slot).link, self.nb(slot).incarnation);
+        if known_incarnation != incarnation {
+            if matches!(link, Link::Up | Link::Suspected) {
+                self.emit(Event::Incident { at: now, incident: Incident::NeighbourRestarted { iface, peer: sender } });
+                self.neighbour_lost(slot);
+            }
+            restarted = true;
+        }
+        let params = self.detector;
+        let nb = self.nb_mut(slot);
+        if restarted || nb.link == Link::Down {
+            nb.reset_link(incarnation, now, &params);
+            nb.link = Link::Heard;
+            nb.since = now;
+        }
+        nb.addr = src;
+        nb.record_hello(seqno, interval, timestamp_us, now);
+        if first_contact || restarted || link == Link::Down {
+            // Answer at once so the neighbour sees us hear it without waiting a hello interval.
+            self.send_hello(iface);
+        }
+        Some(slot)
+    }
+
+    fn on_ihu(&mut self, slot: usize, our_incarnation: u32, rxcost: u16, echo_us: u32, hold_us: u32) {
+        if our_incarnation != self.incarnation {
+            // The neighbour has not yet seen our current incarnation: it may still route
+            // through our previous life. Not bidirectional until it has.
+            return;
+        }
+        let (now, params) = (self.now, self.detector);
+        let nb = self.nb_mut(slot);
+        nb.txcost = rxcost;
+        let rtt_us = (now.as_micros() as u32).wrapping_sub(echo_us).wrapping_sub(hold_us);
+        if rtt_us < 10_000_000 {
+            nb.record_rtt(rtt_us);
+        }
+        let announced = nb.announced_interval;
+        match nb.link {
+            Link::Up => nb.detector.heartbeat(now, &params, announced),
+            Link::Heard | Link::Down | Link::Suspected => {
+                if nb.link == Link::Suspected {
+                    nb.detector.heartbeat(now, &params, announced);
+                } else {
+                    nb.detector.reset(now, &params, announced);
+                }
+                nb.link = Link::Up;
+                nb.since = now;
+                nb.confirm = None;
+                let (iface, peer) = (nb.iface, nb.id);
+                self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Up });
+                self.refresh_cost(slot);
+                self.dump_routes(Some(iface));
+            }
+        }
+    }
+
+    fn on_pong(&mut self, slot: usize, nonce: u32) {
+        let (now, params) = (self.now, self.detector);
+        let nb = self.nb_mut(slot);
+        if nb.link != Link::Suspected || nb.confirm.map(|c| c.nonce) != Some(nonce) {
+            return;
+        }
+        nb.link = Link::Up;
+        nb.since = now;
+        nb.confirm = None;
+        nb.detector.touch(now, &params, nb.announced_interval);
+        let (iface, peer) = (nb.iface, nb.id);
+        self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Up });
+    }
+
+    fn refresh_deadline(&mut self, slot: usize) {
+        self.deadlines[slot] = self.neighbours[slot].as_ref().map_or(Instant::NEVER, |nb| self.neighbour_deadline(nb));
+    }
+
+    fn refresh_deadlines(&mut self) {
+        for slot in 0..self.neighbours.len() {
+            self.refresh_deadline(slot);
+        }
+    }
+
+    /// When something next happens to this neighbour without input.
+    fn neighbour_deadline(&self, nb: &Neighbour) -> Instant {
+        match nb.link {
+            Link::Up => nb.detector.deadline(),
+            Link::Suspected => nb.confirm.map_or(Instant::NEVER, |c| c.next_at),
+            Link::Heard => nb.last_hello_rx + nb.announced_interval * HEARD_EXPIRY_HELLOS,
+            Link::Down => nb.since + self.cfg.hello_interval * NEIGHBOUR_GC_HELLOS,
+        }
+    }
+
+    fn neighbour_timers(&mut self, slot: usize) {
+        let Some(nb) = self.neighbours[slot].as_ref() else { return };
+        let deadline = self.neighbour_deadline(nb);
+        if self.now < deadline {
+            return;
+        }
+        let now = self.now;
+        match nb.link {
+            Link::Up => {
+                let nonce = self.rng.next_u32();
+                let nb = self.nb_mut(slot);
+                nb.link = Link::Suspected;
+                nb.since = now;
+                nb.confirm = Some(Confirm { nonce, pings_sent: 0, next_at: now });
+                let (iface, peer) = (nb.iface, nb.id);
+                self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Suspected });
+                self.confirm_step(slot);
+            }
+            Link::Suspected => self.confirm_step(slot),
+            // Heard but never bidirectional, or down and silent for long: forget it.
+            Link::Heard | Link::Down => self.neighbours[slot] = None,
+        }
+    }
+
+    /// Sends the next confirmation ping, or declares the neighbour down when the last one
+    /// went unanswered.
+    fn confirm_step(&mut self, slot: usize) {
+        let det = &self.cfg.detector;
+        let (probes, interval, timeout) = (det.confirm_probes, det.confirm_interval, det.confirm_timeout);
+        let now = self.now;
+        let nb = self.nb_mut(slot);
+        let Some(mut c) = nb.confirm else { return };
+        if now < c.next_at {
+            return;
+        }
+        if c.pings_sent >= probes {
+            self.neighbour_lost(slot);
+            return;
+        }
+        c.pings_sent += 1;
+        c.next_at = if c.pings_sent < probes {
+            now + interval
+        } else {
+            now + timeout.max(nb.srtt().unwrap_or(Duration::ZERO) * 4)
+        };
+        nb.confirm = Some(c);
+        let (iface, addr, nonce) = (nb.iface, nb.addr, c.nonce);
+        self.outbox.push(iface, Dest::Unicast(addr), Tlv::Ping { nonce }, self.ifaces());
+    }
+
+    /// Declares a neighbour down: event, and every route through it withdrawn.
+    fn neighbour_lost(&mut self, slot: usize) {
+        let now = self.now;
+        let nb = self.nb_mut(slot);
+        let was_public = matches!(nb.link, Link::Up | Link::Suspected);
+        nb.link = Link::Down;
+        nb.since = now;
+        nb.confirm = None;
+        nb.cost = wire::METRIC_INFINITY;
+        let (iface, peer) = (nb.iface, nb.id);
+        if was_public {
+            self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Down });
+        }
+        self.flush_routes_via(slot as u16);
+    }
+
+    /// Recomputes a link's cost; routes through it are re-evaluated if it changed.
+    fn refresh_cost(&mut self, slot: usize) {
+        let (min, max, pen) = (self.cfg.rtt_min, self.cfg.rtt_max, self.cfg.rtt_max_penalty);
+        let nb = self.nb_mut(slot);
+        let cost = nb.compute_cost(min, max, pen);
+        if cost != nb.cost {
+            nb.cost = cost;
+            self.reselect_via(slot as u16);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Frames waiting for the driver, without an allocation per frame.
+//!
+//! Control TLVs are staged per (interface, destination) while one input is handled, so that a
+//! hello, its IHUs and any triggered updates share one frame, as Babel bundles them. `seal`
+//! moves staged frames into a byte arena; `pop` copies one out to the driver. Buffers are
+//! reused: once warm, the outbox allocates nothing.
+
+use crate::ids::{Dest, IfIndex, NodeId};
+use crate::wire::{self, ControlWriter, Data, Tlv};
+use std::collections::VecDeque;
+
+/// What a frame carries, for overhead accounting.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TrafficClass {
+    Control,
+    Data,
+}
+
+/// One frame for the driver to send: the bytes were written into the caller's buffer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub iface: IfIndex,
+    pub dest: Dest,
+    pub class: TrafficClass,
+}
+
+/// Staging key for "every interface": one encoding, replicated at seal time.
+const ALL_IFACES: IfIndex = IfIndex(u16::MAX);
+
+#[derive(Debug)]
+struct Staging {
+    iface: IfIndex,
+    dest: Dest,
+    buf: Vec<u8>,
+    active: bool,
+}
+
+/// A FIFO of byte strings with `Copy` metadata, stored back to back in one reused buffer.
+#[derive(Debug)]
+pub(crate) struct ByteQueue<M: Copy> {
+    arena: Vec<u8>,
+    queue: VecDeque<(M, u32, u16)>,
+    max_items: usize,
+}
+
+impl<M: Copy> ByteQueue<M> {
+    pub fn new(max_items: usize) -> Self {
+        ByteQueue { arena: Vec::new(), queue: VecDeque::new(), max_items }
+    }
+
+    /// Appends an item. Returns false, storing nothing, when the queue is full.
+    pub fn push(&mut self, meta: M, bytes: &[u8]) -> bool {
+        if self.queue.len() >= self.max_items {
+            return false;
+        }
+        debug_assert!(bytes.len() <= usize::from(u16::MAX));
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(bytes);
+        self.queue.push_back((meta, start, bytes.len() as u16));
+        true
+    }
+
+    /// Copies the oldest item into `buf` (replacing its contents).
+    pub fn pop(&mut self, buf: &mut Vec<u8>) -> Option<M> {
+        let (meta, start, len) = self.queue.pop_front()?;
+        let start = start as usize;
+        buf.clear();
+        buf.extend_from_slice(&self.arena[start..start + usize::from(len)]);
+        if self.queue.is_empty() {
+            // Everything handed out: reuse the buffer from the start.
+            self.arena.clear();
+        }
+        Some(meta)
+    }
+
+}
+
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    sender: NodeId,
+    staging: Vec<Staging>,
+    queue: ByteQueue<Transmit>,
+    /// Frames refused because the queue was full.
+    pub dropped: u64,
+    /// Bytes queued, by class.
+    pub control_bytes: u64,
+    pub data_bytes: u64,
+}
+
+impl Outbox {
+    pub fn new(sender: NodeId, max_frames: usize) -> Self {
+        Outbox {
+            sender,
+            staging: Vec::new(),
+            queue: ByteQueue::new(max_frames),
+            dropped: 0,
+            control_bytes: 0,
+            data_bytes: 0,
+        }
+    }
+
+    /// Stages a TLV for one interface.
+    pub fn push(&mut self, iface: IfIndex, dest: Dest, tlv: Tlv, ifaces: usize) {
+        debug_assert!(iface != ALL_IFACES);
+        self.stage(iface, dest, tlv, ifaces);
+    }
+
+    /// Stages a multicast TLV for every interface.
+    pub fn push_all(&mut self, tlv: Tlv, ifaces: usize) {
+        self.stage(ALL_IFACES, Dest::Multicast, tlv, ifaces);
+    }
+
+    fn stage(&mut self, iface: IfIndex, dest: Dest, tlv: Tlv, ifaces: usize) {
+        let idx = match self.staging.iter().position(|s| s.active && s.iface == iface && s.dest == dest) {
+            Some(i) => i,
+            None => {
+                let i = match self.staging.iter().position(|s| !s.active) {
+                    Some(i) => i,
+                    None => {
+                        self.staging.push(Staging { iface, dest, buf: Vec::new(), active: false });
+                        self.staging.len() - 1
+                    }
+                };
+                let s = &mut self.staging[i];
+                s.iface = iface;
+                s.dest = dest;
+                s.active = true;
+                ControlWriter::start(&mut s.buf, self.sender);
+                i
+            }
+        };
+        if !ControlWriter::fits(&self.staging[idx].buf, &tlv) {
+            self.seal_one(idx, ifaces);
+            let s = &mut self.staging[idx];
+            s.active = true;
+            ControlWriter::start(&mut s.buf, self.sender);
+        }
+        ControlWriter::push(&mut self.staging[idx].buf, &tlv);
+    }
+
+    /// Moves every staged frame to the send queue. Called at the end of each input.
+    pub fn seal(&mut self, ifaces: usize) {
+        for i in 0..self.staging.len() {
+            if self.staging[i].active {
+                self.seal_one(i, ifaces);
+            }
+        }
+    }
+
+    fn seal_one(&mut self, idx: usize, ifaces: usize) {
+        let mut buf = std::mem::take(&mut self.staging[idx].buf);
+        let (iface, dest) = (self.staging[idx].iface, self.staging[idx].dest);
+        self.staging[idx].active = false;
+        if !ControlWriter::is_empty(&buf) {
+            ControlWriter::finish(&mut buf);
+            if iface == ALL_IFACES {
+                for i in 0..ifaces {
+                    self.enqueue(IfIndex(i as u16), dest, TrafficClass::Control, &buf);
+                }
+            } else {
+                self.enqueue(iface, dest, TrafficClass::Control, &buf);
+            }
+        }
+        self.staging[idx].buf = buf;
+    }
+
+    /// Queues a complete data frame. Returns false if it was dropped.
+    pub fn push_data(&mut self, iface: IfIndex, dest: Dest, data: &Data<'_>, scratch: &mut Vec<u8>) -> bool {
+        if wire::encode_data(scratch, self.sender, data).is_err() {
+            return false;
+        }
+        self.enqueue(iface, dest, TrafficClass::Data, scratch)
+    }
+
+    fn enqueue(&mut self, iface: IfIndex, dest: Dest, class: TrafficClass, frame: &[u8]) -> bool {
+        debug_assert!(frame.len() <= wire::MAX_FRAME_LEN);
+        if !self.queue.push(Transmit { iface, dest, class }, frame) {
+            self.dropped += 1;
+            return false;
+        }
+        match class {
+            TrafficClass::Control => self.control_bytes += frame.len() as u64,
+            TrafficClass::Data => self.data_bytes += frame.len() as u64,
+        }
+        true
+    }
+
+    /// Copies the next frame into `buf` (replacing its contents).
+    pub fn pop(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.queue.pop(buf)
+    }
+
+}

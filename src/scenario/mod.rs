@@ -1,0 +1,842 @@
+//! The scenario model: what a chaos experiment is, as written in YAML.
+//!
+//! Parsing is pure (text in, model or error out): reading the file is the caller's job, so
+//! the simulator, the live lab and the twin share one schema and one set of error messages.
+//! Every error names the file, `line:column`, the field and what was expected, with a
+//! snippet of the offending line. `scenarios/README.md` documents the schema field by field.
+
+mod assertion;
+
+pub use assertion::{Assertion, Comparison, Metric, Stat, Threshold};
+
+use crate::config::ProtocolConfig;
+use crate::units::{Bandwidth, Percent, Ppm, SignedDuration, serde_duration};
+use serde::Deserialize;
+use serde_saphyr::{CroppedRegion, Location, Spanned};
+use std::time::Duration;
+use thiserror::Error;
+
+/// A parsed, validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// First seed; a multi-seed run uses `seed, seed + 1, ...`.
+    pub seed: u64,
+    pub seeds: u32,
+    pub duration: Duration,
+    /// Time for the mesh to converge before anything is measured or injected.
+    pub warmup: Duration,
+    pub topology: TopologySpec,
+    pub links: LinkSpec,
+    pub protocol: ProtocolConfig,
+    pub workload: Workload,
+    pub steady_state: SteadyState,
+    pub faults: Vec<Fault>,
+    pub assertions: Vec<Assertion>,
+    pub checks: Checks,
+    /// Where it came from, for error messages about it after parsing.
+    pub origin: Origin,
+}
+
+/// The text and name of a scenario, kept so that later checks (unknown node ids, once the
+/// topology is known) can point into it like parse errors do.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    #[serde(default = "default_seeds")]
+    seeds: Spanned<u32>,
+    #[serde(with = "serde_duration")]
+    duration: Duration,
+    #[serde(default = "default_warmup", with = "serde_duration")]
+    warmup: Duration,
+    topology: TopologySpec,
+    #[serde(default)]
+    links: LinkSpec,
+    #[serde(default = "default_protocol")]
+    protocol: Spanned<ProtocolConfig>,
+    #[serde(default)]
+    workload: Workload,
+    #[serde(default)]
+    steady_state: SteadyState,
+    #[serde(default)]
+    faults: Vec<Spanned<FaultFile>>,
+    #[serde(default)]
+    assertions: Vec<Assertion>,
+    #[serde(default)]
+    checks: Checks,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_seeds() -> Spanned<u32> {
+    Spanned::new(1, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn default_protocol() -> Spanned<ProtocolConfig> {
+    Spanned::new(ProtocolConfig::default(), Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn default_warmup() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// How the graph is made. Generated graphs are numbered `0..nodes`; file graphs in file order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TopologySpec {
+    Ring {
+        nodes: u32,
+    },
+    Line {
+        nodes: u32,
+    },
+    Grid {
+        rows: u32,
+        cols: u32,
+    },
+    /// Nodes uniform in the unit square, linked when closer than `radius` (a unit-disk
+    /// graph, the usual model of a wireless mesh). Give `radius` or a target mean `degree`.
+    RandomGeometric {
+        nodes: u32,
+        #[serde(default)]
+        radius: Option<f64>,
+        #[serde(default)]
+        degree: Option<f64>,
+        /// Fixes the graph across run seeds; by default each run seed draws its own graph.
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Every pair linked with probability `p` (or `p` chosen for a mean `degree`).
+    ErdosRenyi {
+        nodes: u32,
+        #[serde(default)]
+        p: Option<f64>,
+        #[serde(default)]
+        degree: Option<f64>,
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Preferential attachment: each new node links to `m` existing ones.
+    BarabasiAlbert {
+        nodes: u32,
+        m: u32,
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// A file: GraphML (Topology Zoo), meshnet-lab JSON, or a plain edge list. The path is
+    /// relative to the scenario file.
+    File {
+        path: Spanned<String>,
+        #[serde(default)]
+        format: Option<FileFormat>,
+        /// Drop links whose delivery probability (meshnet-lab `tq`) is below this in either
+        /// direction: batman-adv keeps links a routing protocol would never use.
+        #[serde(default)]
+        min_delivery: Option<Percent>,
+        /// Keep only the largest connected component (after `min_delivery`).
+        #[serde(default)]
+        largest_component: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Graphml,
+    Meshnet,
+    Edgelist,
+}
+
+/// Defaults for every link; file topologies may override latency (GraphML coordinates)
+/// and loss (meshnet-lab `tq`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkSpec {
+    #[serde(with = "serde_duration")]
+    pub latency: Duration,
+    /// Extra delay drawn uniformly from `[0, jitter]` per packet (order is kept).
+    #[serde(with = "serde_duration")]
+    pub jitter: Duration,
+    pub loss: Percent,
+    pub bandwidth: Bandwidth,
+    /// Packets a link direction may hold waiting for the wire; more are dropped.
+    pub queue: u32,
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        LinkSpec {
+            latency: Duration::from_millis(2),
+            jitter: Duration::ZERO,
+            loss: Percent::ZERO,
+            bandwidth: Bandwidth::from_bps(100_000_000),
+            queue: 100,
+        }
+    }
+}
+
+/// Background probe traffic that measures reachability.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    /// Source-destination pairs sampled (from the seed) at start.
+    pub probe_pairs: u32,
+    /// Each pair sends one probe this often.
+    #[serde(with = "serde_duration")]
+    pub probe_interval: Duration,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload { probe_pairs: 100, probe_interval: Duration::from_millis(100) }
+    }
+}
+
+/// The steady-state hypothesis: what "healthy" means, checked over a sliding window.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SteadyState {
+    pub probe_success: Percent,
+    #[serde(with = "serde_duration")]
+    pub window: Duration,
+}
+
+impl Default for SteadyState {
+    fn default() -> Self {
+        SteadyState { probe_success: Percent::from_ppm(990_000), window: Duration::from_secs(1) }
+    }
+}
+
+/// Always-on checkers and measurement windows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Checks {
+    /// How often the loop checker follows next hops.
+    #[serde(with = "serde_duration")]
+    pub loop_interval: Duration,
+    /// Destinations sampled per loop check.
+    pub loop_destinations: u32,
+    /// How often route stretch is sampled.
+    #[serde(with = "serde_duration")]
+    pub stretch_interval: Duration,
+    pub stretch_pairs: u32,
+    /// A neighbour declared down within this long of a real change of its node or link is a
+    /// late true detection, not a false positive.
+    #[serde(with = "serde_duration")]
+    pub false_positive_grace: Duration,
+    /// How long after injection recovery is looked for before a fault counts as unrecovered.
+    #[serde(with = "serde_duration")]
+    pub recovery_window: Duration,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            loop_interval: Duration::from_millis(100),
+            loop_destinations: 16,
+            stretch_interval: Duration::from_secs(1),
+            stretch_pairs: 64,
+            false_positive_grace: Duration::from_secs(1),
+            recovery_window: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which nodes a fault hits. Random choices come from the run seed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeTarget {
+    Nodes(Vec<Spanned<u32>>),
+    Random(u32),
+    Percent(Percent),
+    HighestDegree(u32),
+    ArticulationPoints(u32),
+}
+
+/// Which links a fault hits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkTarget {
+    Links(Vec<[Spanned<u32>; 2]>),
+    Random(u32),
+    Percent(Percent),
+    /// Links whose loss disconnects the graph.
+    Bridges(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateMode {
+    Keep,
+    Lose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitSide {
+    /// Each node joins one of two halves at random.
+    Random,
+    /// A connected region holding `fraction` (default 30%) of the nodes is cut off.
+    Minority,
+    /// A connected region holding `fraction` (default 70%) of the nodes is cut off.
+    Majority,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartFile {
+    target: NodeTarget,
+    #[serde(default = "default_state_mode")]
+    state: StateMode,
+}
+
+fn default_state_mode() -> StateMode {
+    StateMode::Lose
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlapFile {
+    target: LinkTarget,
+    #[serde(with = "serde_duration")]
+    period: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionFile {
+    #[serde(default)]
+    groups: Option<Vec<Vec<Spanned<u32>>>>,
+    #[serde(default)]
+    split: Option<SplitSide>,
+    #[serde(default)]
+    fraction: Option<Percent>,
+}
+
+/// Link impairments; each field left out is unchanged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Degrade {
+    pub target: LinkTarget,
+    /// Added to the link's latency.
+    #[serde(default, with = "serde_duration::option")]
+    pub latency: Option<Duration>,
+    #[serde(default, with = "serde_duration::option")]
+    pub jitter: Option<Duration>,
+    #[serde(default)]
+    pub loss: Option<Percent>,
+    #[serde(default)]
+    pub bandwidth: Option<Bandwidth>,
+    #[serde(default)]
+    pub duplicate: Option<Percent>,
+    /// Share of packets that skip the queue order (delivered early).
+    #[serde(default)]
+    pub reorder: Option<Percent>,
+    /// Share of packets with one byte flipped.
+    #[serde(default)]
+    pub corrupt: Option<Percent>,
+}
+
+impl Degrade {
+    fn is_noop(&self) -> bool {
+        self.latency.is_none()
+            && self.jitter.is_none()
+            && self.loss.is_none()
+            && self.bandwidth.is_none()
+            && self.duplicate.is_none()
+            && self.reorder.is_none()
+            && self.corrupt.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockFile {
+    target: NodeTarget,
+    #[serde(default)]
+    skew: Option<SignedDuration>,
+    #[serde(default)]
+    drift: Option<Ppm>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(with = "serde_duration")]
+    at: Duration,
+    #[serde(default, with = "serde_duration::option")]
+    every: Option<Duration>,
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default, with = "serde_duration::option")]
+    duration: Option<Duration>,
+    #[serde(default)]
+    crash: Option<NodeTarget>,
+    #[serde(default)]
+    restart: Option<RestartFile>,
+    #[serde(default)]
+    pause: Option<NodeTarget>,
+    #[serde(default)]
+    link_down: Option<LinkTarget>,
+    #[serde(default)]
+    link_flap: Option<FlapFile>,
+    #[serde(default)]
+    partition: Option<PartitionFile>,
+    #[serde(default)]
+    degrade: Option<Degrade>,
+    #[serde(default)]
+    clock: Option<ClockFile>,
+}
+
+/// One fault entry: what, to whom, when, for how long.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub name: String,
+    pub at: Duration,
+    /// Repeat period; `None` for a single injection.
+    pub every: Option<Duration>,
+    /// Injections in all (1 unless `every` is set; then until the run ends unless given).
+    pub count: Option<u32>,
+    /// Time until heal; `None` means the fault is permanent.
+    pub duration: Option<Duration>,
+    pub kind: FaultKind,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// The process dies; on heal it starts again without state.
+    Crash(NodeTarget),
+    /// The process stops for `duration` (zero if absent) and starts again.
+    Restart { target: NodeTarget, state: StateMode },
+    /// The process freezes (SIGSTOP): packets queue, timers stall; on heal it resumes.
+    Pause(NodeTarget),
+    LinkDown(LinkTarget),
+    /// Down for half of each `period`, up for the other half, until healed.
+    LinkFlap { target: LinkTarget, period: Duration },
+    Partition(Partition),
+    Degrade(Degrade),
+    /// The node's clock jumps by `skew_ns` and runs `drift_ppm` fast (negative: slow).
+    Clock { target: NodeTarget, skew_ns: i64, drift_ppm: i32 },
+}
+
+impl FaultKind {
+    /// The YAML key of this kind, used as a label in tables and files.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FaultKind::Crash(_) => "crash",
+            FaultKind::Restart { .. } => "restart",
+            FaultKind::Pause(_) => "pause",
+            FaultKind::LinkDown(_) => "link_down",
+            FaultKind::LinkFlap { .. } => "link_flap",
+            FaultKind::Partition(_) => "partition",
+            FaultKind::Degrade(_) => "degrade",
+            FaultKind::Clock { .. } => "clock",
+        }
+    }
+
+    /// Whether the fault acts on nodes (detected by neighbours suspecting them) rather than
+    /// on links (detected by route changes around them).
+    pub fn is_node_fault(&self) -> bool {
+        matches!(self, FaultKind::Crash(_) | FaultKind::Restart { .. } | FaultKind::Pause(_) | FaultKind::Clock { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Partition {
+    /// Explicit groups; nodes in no group form one more group.
+    Groups(Vec<Vec<Spanned<u32>>>),
+    Split { side: SplitSide, fraction: Percent },
+}
+
+/// Why a scenario was refused. The message is complete: file, position, field, expectation.
+#[derive(Debug, Clone, Error)]
+pub enum ScenarioError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "{0}: the file is empty; a scenario needs at least `name`, `duration` and `topology` \
+         (see scenarios/README.md)"
+    )]
+    Empty(String),
+}
+
+/// Formats an error at a location in the scenario text, in the same style as parse errors.
+pub fn error_at(origin: &Origin, location: Location, message: impl Into<String>) -> ScenarioError {
+    let message = message.into();
+    if location == Location::UNKNOWN {
+        return ScenarioError::Invalid(format!("error: {}: {message}", origin.name));
+    }
+    let lines = origin.text.lines().count().max(1);
+    let err = serde_saphyr::Error::WithSnippet {
+        regions: vec![CroppedRegion::new(origin.text.clone(), origin.name.clone(), 1, lines, location)],
+        crop_radius: 64,
+        error: Box::new(serde_saphyr::Error::Message { msg: message, location }),
+    };
+    ScenarioError::Invalid(
+        err.render_with_options(serde_saphyr::render_options! { source_name: Some(origin.name.as_str()) }),
+    )
+}
+
+impl Scenario {
+    /// Parses and validates scenario text. `name` is how errors refer to it (its path).
+    pub fn parse(text: &str, name: &str) -> Result<Scenario, ScenarioError> {
+        let origin = Origin { name: name.to_string(), text: text.to_string() };
+        let meaningful = text.lines().any(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#') && l != "---" && l != "..."
+        });
+        if !meaningful {
+            return Err(ScenarioError::Empty(name.to_string()));
+        }
+        let options = serde_saphyr::options! {
+            budget: serde_saphyr::budget! { max_depth: 32, max_nodes: 200_000, max_aliases: 1_000 },
+        };
+        let file: ScenarioFile = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+            ScenarioError::Syntax(e.render_with_options(serde_saphyr::render_options! { source_name: Some(name) }))
+        })?;
+        Scenario::from_file(file, origin)
+    }
+
+    fn from_file(f: ScenarioFile, origin: Origin) -> Result<Scenario, ScenarioError> {
+        let at = |loc: Location, msg: String| error_at(&origin, loc, msg);
+        if f.name.trim().is_empty() {
+            return Err(at(Location::UNKNOWN, "name: must not be empty".into()));
+        }
+        if !(1..=1_000_000).contains(&f.seeds.value) {
+            return Err(at(f.seeds.referenced, format!("seeds: is {}, expected 1 to 1000000", f.seeds.value)));
+        }
+        if f.duration.is_zero() {
+            return Err(at(Location::UNKNOWN, "duration: must be more than 0s".into()));
+        }
+        if f.warmup >= f.duration {
+            return Err(at(
+                Location::UNKNOWN,
+                format!(
+                    "warmup: {} is not shorter than duration {}; nothing would be measured",
+                    crate::time::DisplayDuration(f.warmup),
+                    crate::time::DisplayDuration(f.duration)
+                ),
+            ));
+        }
+        if let Err(e) = f.protocol.value.validate() {
+            return Err(at(f.protocol.referenced, e.to_string()));
+        }
+        if f.workload.probe_interval.is_zero() {
+            return Err(at(Location::UNKNOWN, "workload.probe_interval: must be more than 0s".into()));
+        }
+        if f.checks.loop_interval.is_zero() || f.checks.stretch_interval.is_zero() {
+            return Err(at(Location::UNKNOWN, "checks: loop_interval and stretch_interval must be more than 0s".into()));
+        }
+        if f.steady_state.window.is_zero() {
+            return Err(at(Location::UNKNOWN, "steady_state.window: must be more than 0s".into()));
+        }
+        check_topology(&f.topology, &origin)?;
+        let mut faults = Vec::with_capacity(f.faults.len());
+        for (i, spanned) in f.faults.into_iter().enumerate() {
+            faults.push(convert_fault(i, spanned, f.warmup, f.duration, &origin)?);
+        }
+        Ok(Scenario {
+            name: f.name,
+            description: f.description,
+            seed: f.seed,
+            seeds: f.seeds.value,
+            duration: f.duration,
+            warmup: f.warmup,
+            topology: f.topology,
+            links: f.links,
+            protocol: f.protocol.value,
+            workload: f.workload,
+            steady_state: f.steady_state,
+            faults,
+            assertions: f.assertions,
+            checks: f.checks,
+            origin,
+        })
+    }
+
+    /// Checks every explicit node id against a topology of `nodes` nodes (known only once
+    /// the topology is built or loaded).
+    pub fn check_node_ids(&self, nodes: u32) -> Result<(), ScenarioError> {
+        let check = |id: &Spanned<u32>, field: String| {
+            if id.value < nodes {
+                Ok(())
+            } else {
+                Err(error_at(
+                    &self.origin,
+                    id.referenced,
+                    format!(
+                        "{field}: unknown node id {}; the topology has nodes 0 to {} (`x0 topo` lists them)",
+                        id.value,
+                        nodes.saturating_sub(1)
+                    ),
+                ))
+            }
+        };
+        let check_nodes = |t: &NodeTarget, field: &str| -> Result<(), ScenarioError> {
+            if let NodeTarget::Nodes(ids) = t {
+                for (j, id) in ids.iter().enumerate() {
+                    check(id, format!("{field}.nodes[{j}]"))?;
+                }
+            }
+            Ok(())
+        };
+        let check_links = |t: &LinkTarget, field: &str| -> Result<(), ScenarioError> {
+            if let LinkTarget::Links(pairs) = t {
+                for (j, [a, b]) in pairs.iter().enumerate() {
+                    check(a, format!("{field}.links[{j}][0]"))?;
+                    check(b, format!("{field}.links[{j}][1]"))?;
+                }
+            }
+            Ok(())
+        };
+        for (i, fault) in self.faults.iter().enumerate() {
+            let field = format!("faults[{i}].{}", fault.kind.label());
+            match &fault.kind {
+                FaultKind::Crash(t) | FaultKind::Pause(t) => check_nodes(t, &field)?,
+                FaultKind::Restart { target, .. } | FaultKind::Clock { target, .. } => {
+                    check_nodes(target, &format!("{field}.target"))?
+                }
+                FaultKind::LinkDown(t) => check_links(t, &field)?,
+                FaultKind::LinkFlap { target, .. } | FaultKind::Degrade(Degrade { target, .. }) => {
+                    check_links(target, &format!("{field}.target"))?
+                }
+                FaultKind::Partition(Partition::Groups(groups)) => {
+                    for (g, group) in groups.iter().enumerate() {
+                        for (j, id) in group.iter().enumerate() {
+                            check(id, format!("{field}.groups[{g}][{j}]"))?;
+                        }
+                    }
+                }
+                FaultKind::Partition(Partition::Split { .. }) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every seed this scenario runs, in order.
+    pub fn seed_list(&self) -> Vec<u64> {
+        (0..u64::from(self.seeds)).map(|i| self.seed.wrapping_add(i)).collect()
+    }
+}
+
+fn check_topology(t: &TopologySpec, origin: &Origin) -> Result<(), ScenarioError> {
+    let bad = |msg: String| Err(error_at(origin, Location::UNKNOWN, format!("topology: {msg}")));
+    let min_nodes = |n: u32, min: u32, kind: &str| {
+        if n < min || n > 10_000_000 { bad(format!("{kind}.nodes is {n}, expected {min} to 10000000")) } else { Ok(()) }
+    };
+    let fraction = |v: Option<f64>, field: &str, max: f64| match v {
+        Some(x) if !(x.is_finite() && x > 0.0 && x <= max) => {
+            bad(format!("{field} is {x}, expected a number above 0 and at most {max}"))
+        }
+        _ => Ok(()),
+    };
+    match t {
+        TopologySpec::Ring { nodes } => min_nodes(*nodes, 3, "ring"),
+        TopologySpec::Line { nodes } => min_nodes(*nodes, 2, "line"),
+        TopologySpec::Grid { rows, cols } => {
+            if *rows == 0 || *cols == 0 || u64::from(*rows) * u64::from(*cols) < 2 {
+                bad(format!("grid is {rows}x{cols}, expected at least 2 nodes"))
+            } else {
+                Ok(())
+            }
+        }
+        TopologySpec::RandomGeometric { nodes, radius, degree, .. } => {
+            min_nodes(*nodes, 2, "random_geometric")?;
+            if radius.is_some() == degree.is_some() {
+                return bad("random_geometric needs exactly one of `radius` or `degree`".into());
+            }
+            fraction(*radius, "random_geometric.radius", 1.5)?;
+            fraction(*degree, "random_geometric.degree", f64::from(*nodes))
+        }
+        TopologySpec::ErdosRenyi { nodes, p, degree, .. } => {
+            min_nodes(*nodes, 2, "erdos_renyi")?;
+            if p.is_some() == degree.is_some() {
+                return bad("erdos_renyi needs exactly one of `p` or `degree`".into());
+            }
+            fraction(*p, "erdos_renyi.p", 1.0)?;
+            fraction(*degree, "erdos_renyi.degree", f64::from(*nodes))
+        }
+        TopologySpec::BarabasiAlbert { nodes, m, .. } => {
+            min_nodes(*nodes, 2, "barabasi_albert")?;
+            if *m == 0 || *m >= *nodes {
+                return bad(format!("barabasi_albert.m is {m}, expected 1 to nodes - 1"));
+            }
+            Ok(())
+        }
+        TopologySpec::File { path, .. } => {
+            if path.value.trim().is_empty() {
+                Err(error_at(origin, path.referenced, "topology.file.path: must not be empty"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn convert_fault(
+    i: usize,
+    spanned: Spanned<FaultFile>,
+    warmup: Duration,
+    run: Duration,
+    origin: &Origin,
+) -> Result<Fault, ScenarioError> {
+    let loc = spanned.referenced;
+    let f = spanned.value;
+    let bad = |msg: String| Err(error_at(origin, loc, format!("faults[{i}]: {msg}")));
+    let mut kinds: Vec<(&str, FaultKind)> = Vec::new();
+    if let Some(t) = f.crash {
+        kinds.push(("crash", FaultKind::Crash(t)));
+    }
+    if let Some(r) = f.restart {
+        kinds.push(("restart", FaultKind::Restart { target: r.target, state: r.state }));
+    }
+    if let Some(t) = f.pause {
+        kinds.push(("pause", FaultKind::Pause(t)));
+    }
+    if let Some(t) = f.link_down {
+        kinds.push(("link_down", FaultKind::LinkDown(t)));
+    }
+    if let Some(fl) = f.link_flap {
+        if fl.period.is_zero() {
+            return bad("link_flap.period: must be more than 0s".into());
+        }
+        kinds.push(("link_flap", FaultKind::LinkFlap { target: fl.target, period: fl.period }));
+    }
+    if let Some(p) = f.partition {
+        let part = match (p.groups, p.split) {
+            (Some(groups), None) => {
+                if p.fraction.is_some() {
+                    return bad("partition.fraction: only goes with `split`, not with `groups`".into());
+                }
+                if groups.iter().all(Vec::is_empty) {
+                    return bad("partition.groups: give at least one non-empty group".into());
+                }
+                Partition::Groups(groups)
+            }
+            (None, Some(side)) => {
+                let fraction = p.fraction.unwrap_or(match side {
+                    SplitSide::Random => Percent::from_ppm(500_000),
+                    SplitSide::Minority => Percent::from_ppm(300_000),
+                    SplitSide::Majority => Percent::from_ppm(700_000),
+                });
+                let ok = match side {
+                    SplitSide::Random => fraction > Percent::ZERO && fraction < Percent::HUNDRED,
+                    SplitSide::Minority => fraction > Percent::ZERO && fraction.ppm() < 500_000,
+                    SplitSide::Majority => fraction.ppm() > 500_000 && fraction < Percent::HUNDRED,
+                };
+                if !ok {
+                    return bad(format!(
+                        "partition.fraction: {fraction} does not fit `split: {}`; minority is below 50%, \
+                         majority above 50%, random between 0% and 100%",
+                        match side {
+                            SplitSide::Random => "random",
+                            SplitSide::Minority => "minority",
+                            SplitSide::Majority => "majority",
+                        }
+                    ));
+                }
+                Partition::Split { side, fraction }
+            }
+            _ => return bad("partition: give exactly one of `groups` or `split`".into()),
+        };
+        kinds.push(("partition", FaultKind::Partition(part)));
+    }
+    if let Some(d) = f.degrade {
+        if d.is_noop() {
+            return bad("degrade: give at least one of latency, jitter, loss, bandwidth, duplicate, reorder, corrupt".into());
+        }
+        kinds.push(("degrade", FaultKind::Degrade(d)));
+    }
+    if let Some(c) = f.clock {
+        if c.skew.is_none() && c.drift.is_none() {
+            return bad("clock: give `skew`, `drift` or both".into());
+        }
+        kinds.push((
+            "clock",
+            FaultKind::Clock { target: c.target, skew_ns: c.skew.map_or(0, |s| s.0), drift_ppm: c.drift.map_or(0, |d| d.0) },
+        ));
+    }
+    let kind = match kinds.len() {
+        1 => kinds.pop().expect("one element").1,
+        0 => {
+            return bad(
+                "no fault kind; add one of crash, restart, pause, link_down, link_flap, partition, degrade, clock"
+                    .into(),
+            );
+        }
+        _ => {
+            let names: Vec<&str> = kinds.iter().map(|(n, _)| *n).collect();
+            return bad(format!("one fault per entry, found {}; split them into separate entries", names.join(", ")));
+        }
+    };
+    if f.at < warmup {
+        return bad(format!(
+            "at: {} is inside the warmup ({}); inject after the mesh has converged",
+            crate::time::DisplayDuration(f.at),
+            crate::time::DisplayDuration(warmup)
+        ));
+    }
+    if f.at >= run {
+        return bad(format!(
+            "at: {} is not before the end of the run ({})",
+            crate::time::DisplayDuration(f.at),
+            crate::time::DisplayDuration(run)
+        ));
+    }
+    if let Some(e) = f.every
+        && e.is_zero()
+    {
+        return bad("every: must be more than 0s".into());
+    }
+    if f.count == Some(0) {
+        return bad("count: must be at least 1".into());
+    }
+    if f.count.is_some_and(|c| c > 1) && f.every.is_none() {
+        return bad("count: more than one injection needs `every`".into());
+    }
+    if let (Some(d), Some(e)) = (f.duration, f.every)
+        && d >= e
+    {
+        return bad("duration: must be shorter than `every`, or injections would overlap their own heal".into());
+    }
+    if matches!(kind, FaultKind::LinkFlap { .. }) && f.duration.is_none() {
+        return bad("link_flap needs a `duration`: how long the link flaps".into());
+    }
+    let name = f.name.unwrap_or_else(|| format!("{}-{i}", kind.label()));
+    Ok(Fault { name, at: f.at, every: f.every, count: f.count, duration: f.duration, kind, location: loc })
+}
+
+impl Fault {
+    /// Injection times of this fault within a run of length `run`.
+    pub fn injection_times(&self, run: Duration) -> Vec<Duration> {
+        let mut times = vec![self.at];
+        if let Some(every) = self.every {
+            let max = self.count.unwrap_or(u32::MAX) as usize;
+            let mut t = self.at + every;
+            while t < run && times.len() < max {
+                times.push(t);
+                t += every;
+            }
+        }
+        times
+    }
+}

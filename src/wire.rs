@@ -1,0 +1,492 @@
+//! The wire format: real bytes, because the live backend sends exactly these over UDP.
+//!
+//! ```text
+//! frame   = magic "x0" | version u8 | kind u8 | sender u32 | body_len u16 | body | crc32 u32
+//! control = tlv*            tlv = type u8 | len u8 | value[len]
+//! data    = src u32 | dst u32 | ttl u8 | class u8 | id u64 | origin_ts u64 | payload_len u16 | payload
+//! ```
+//!
+//! All integers are big-endian. The CRC-32 covers every byte before it: a corrupted frame is
+//! rejected as a whole instead of being half-believed (a flipped metric bit would otherwise
+//! be a lie the routing protocol trusts). Decoding is bounds-checked everywhere and returns a
+//! [`DecodeError`] for any truncated or garbled input; it never panics and never allocates.
+
+use crate::ids::NodeId;
+use thiserror::Error;
+
+pub const MAGIC: [u8; 2] = *b"x0";
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 10;
+pub const TRAILER_LEN: usize = 4;
+/// Frames never exceed this: one Ethernet MTU minus IPv6 and UDP headers.
+pub const MAX_FRAME_LEN: usize = 1452;
+pub const DATA_HEADER_LEN: usize = 4 + 4 + 1 + 1 + 8 + 8 + 2;
+/// Metric value meaning "unreachable" (a retraction), as in Babel.
+pub const METRIC_INFINITY: u16 = 0xFFFF;
+
+/// TLV types below this are mandatory: a version-1 decoder that does not know one rejects the
+/// frame. Types at or above it are optional extensions a decoder skips.
+const FIRST_OPTIONAL_TLV: u8 = 128;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    Control = 1,
+    Data = 2,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub kind: FrameKind,
+    pub sender: NodeId,
+}
+
+/// One control message. All variants are plain values: decoding a control frame allocates
+/// nothing and the router handles each TLV as it is read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tlv {
+    /// Periodic liveness and link-quality beacon, multicast on every interface.
+    Hello { seqno: u16, interval_ms: u16, incarnation: u32, timestamp_us: u32 },
+    /// "I hear you": the receive cost of `addressee`'s hellos, plus an echo of its last hello
+    /// timestamp and how long we held it, so the addressee can compute the round-trip time
+    /// without synchronised clocks.
+    Ihu {
+        addressee: NodeId,
+        addressee_incarnation: u32,
+        rxcost: u16,
+        echo_timestamp_us: u32,
+        hold_us: u32,
+    },
+    /// A distance-vector advertisement of `dest` (the router id is the destination).
+    Update { dest: NodeId, seqno: u16, metric: u16, interval_ms: u16 },
+    /// Ask for the current route to `dest`.
+    RouteRequest { dest: NodeId },
+    /// Ask for every route the neighbour has (sent at boot).
+    WildcardRequest,
+    /// Ask the network for a route to `dest` with a sequence number of at least `seqno`
+    /// (starvation recovery). `origin` lets forwarders suppress duplicates.
+    SeqnoRequest { dest: NodeId, seqno: u16, hop_count: u8, origin: NodeId },
+    /// Direct liveness probe used to confirm a suspicion before declaring a neighbour down.
+    Ping { nonce: u32 },
+    Pong { nonce: u32 },
+}
+
+impl Tlv {
+    const HELLO: u8 = 1;
+    const IHU: u8 = 2;
+    const UPDATE: u8 = 3;
+    const ROUTE_REQUEST: u8 = 4;
+    const WILDCARD_REQUEST: u8 = 5;
+    const SEQNO_REQUEST: u8 = 6;
+    const PING: u8 = 7;
+    const PONG: u8 = 8;
+
+    fn type_and_len(&self) -> (u8, usize) {
+        match self {
+            Tlv::Hello { .. } => (Self::HELLO, 12),
+            Tlv::Ihu { .. } => (Self::IHU, 18),
+            Tlv::Update { .. } => (Self::UPDATE, 10),
+            Tlv::RouteRequest { .. } => (Self::ROUTE_REQUEST, 4),
+            Tlv::WildcardRequest => (Self::WILDCARD_REQUEST, 0),
+            Tlv::SeqnoRequest { .. } => (Self::SEQNO_REQUEST, 11),
+            Tlv::Ping { .. } => (Self::PING, 4),
+            Tlv::Pong { .. } => (Self::PONG, 4),
+        }
+    }
+
+    /// Bytes this TLV occupies in a frame, including its type and length.
+    pub fn encoded_len(&self) -> usize {
+        2 + self.type_and_len().1
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let (ty, len) = self.type_and_len();
+        out.push(ty);
+        out.push(len as u8);
+        let start = out.len();
+        match *self {
+            Tlv::Hello { seqno, interval_ms, incarnation, timestamp_us } => {
+                out.extend_from_slice(&seqno.to_be_bytes());
+                out.extend_from_slice(&interval_ms.to_be_bytes());
+                out.extend_from_slice(&incarnation.to_be_bytes());
+                out.extend_from_slice(&timestamp_us.to_be_bytes());
+            }
+            Tlv::Ihu { addressee, addressee_incarnation, rxcost, echo_timestamp_us, hold_us } => {
+                out.extend_from_slice(&addressee.0.to_be_bytes());
+                out.extend_from_slice(&addressee_incarnation.to_be_bytes());
+                out.extend_from_slice(&rxcost.to_be_bytes());
+                out.extend_from_slice(&echo_timestamp_us.to_be_bytes());
+                out.extend_from_slice(&hold_us.to_be_bytes());
+            }
+            Tlv::Update { dest, seqno, metric, interval_ms } => {
+                out.extend_from_slice(&dest.0.to_be_bytes());
+                out.extend_from_slice(&seqno.to_be_bytes());
+                out.extend_from_slice(&metric.to_be_bytes());
+                out.extend_from_slice(&interval_ms.to_be_bytes());
+            }
+            Tlv::RouteRequest { dest } => out.extend_from_slice(&dest.0.to_be_bytes()),
+            Tlv::WildcardRequest => {}
+            Tlv::SeqnoRequest { dest, seqno, hop_count, origin } => {
+                out.extend_from_slice(&dest.0.to_be_bytes());
+                out.extend_from_slice(&seqno.to_be_bytes());
+                out.push(hop_count);
+                out.extend_from_slice(&origin.0.to_be_bytes());
+            }
+            Tlv::Ping { nonce } | Tlv::Pong { nonce } => out.extend_from_slice(&nonce.to_be_bytes()),
+        }
+        debug_assert_eq!(out.len() - start, len, "TLV length table out of date");
+    }
+
+    fn decode(ty: u8, v: &[u8]) -> Result<Option<Tlv>, DecodeError> {
+        let expect = |want: usize| {
+            if v.len() == want { Ok(()) } else { Err(DecodeError::BadTlvLength { ty, len: v.len() }) }
+        };
+        let mut r = Reader::new(v);
+        let tlv = match ty {
+            Self::HELLO => {
+                expect(12)?;
+                Tlv::Hello {
+                    seqno: r.u16()?,
+                    interval_ms: r.u16()?,
+                    incarnation: r.u32()?,
+                    timestamp_us: r.u32()?,
+                }
+            }
+            Self::IHU => {
+                expect(18)?;
+                Tlv::Ihu {
+                    addressee: NodeId(r.u32()?),
+                    addressee_incarnation: r.u32()?,
+                    rxcost: r.u16()?,
+                    echo_timestamp_us: r.u32()?,
+                    hold_us: r.u32()?,
+                }
+            }
+            Self::UPDATE => {
+                expect(10)?;
+                Tlv::Update {
+                    dest: NodeId(r.u32()?),
+                    seqno: r.u16()?,
+                    metric: r.u16()?,
+                    interval_ms: r.u16()?,
+                }
+            }
+            Self::ROUTE_REQUEST => {
+                expect(4)?;
+                Tlv::RouteRequest { dest: NodeId(r.u32()?) }
+            }
+            Self::WILDCARD_REQUEST => {
+                expect(0)?;
+                Tlv::WildcardRequest
+            }
+            Self::SEQNO_REQUEST => {
+                expect(11)?;
+                Tlv::SeqnoRequest {
+                    dest: NodeId(r.u32()?),
+                    seqno: r.u16()?,
+                    hop_count: r.u8()?,
+                    origin: NodeId(r.u32()?),
+                }
+            }
+            Self::PING => {
+                expect(4)?;
+                Tlv::Ping { nonce: r.u32()? }
+            }
+            Self::PONG => {
+                expect(4)?;
+                Tlv::Pong { nonce: r.u32()? }
+            }
+            t if t >= FIRST_OPTIONAL_TLV => return Ok(None),
+            t => return Err(DecodeError::UnknownTlv(t)),
+        };
+        Ok(Some(tlv))
+    }
+}
+
+/// What a data frame carries.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DataClass {
+    /// Application bytes.
+    App = 0,
+    /// End-to-end reachability probe; the destination answers with a [`DataClass::ProbeReply`].
+    Probe = 1,
+    ProbeReply = 2,
+}
+
+/// A hop-by-hop forwarded packet. `payload` borrows from the received bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Data<'a> {
+    pub src: NodeId,
+    pub dst: NodeId,
+    pub ttl: u8,
+    pub class: DataClass,
+    pub id: u64,
+    /// The source's clock when it sent the probe, echoed back in the reply.
+    pub origin_ts: u64,
+    pub payload: &'a [u8],
+}
+
+/// Why a frame was rejected. Every variant names what was wrong so counters and logs can say
+/// more than "bad packet".
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("frame of {0} bytes is shorter than the {min} byte minimum", min = HEADER_LEN + TRAILER_LEN)]
+    TooShort(usize),
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN} byte maximum")]
+    TooLong(usize),
+    #[error("bad magic {0:02x?}, expected \"x0\"")]
+    BadMagic([u8; 2]),
+    #[error("unsupported version {0}, this build speaks version {VERSION}")]
+    UnsupportedVersion(u8),
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("body length {declared} disagrees with the {actual} bytes present")]
+    LengthMismatch { declared: usize, actual: usize },
+    #[error("checksum mismatch: frame says {declared:08x}, content hashes to {computed:08x}")]
+    BadChecksum { declared: u32, computed: u32 },
+    #[error("TLV at offset {offset} runs past the end of the frame")]
+    TruncatedTlv { offset: usize },
+    #[error("TLV type {ty} has length {len}, which is wrong for that type")]
+    BadTlvLength { ty: u8, len: usize },
+    #[error("unknown mandatory TLV type {0}")]
+    UnknownTlv(u8),
+    #[error("data frame is truncated")]
+    TruncatedData,
+    #[error("unknown data class {0}")]
+    UnknownDataClass(u8),
+    #[error("data payload length {declared} disagrees with the {actual} bytes present")]
+    DataLengthMismatch { declared: usize, actual: usize },
+    #[error("data frame with TTL 0")]
+    ZeroTtl,
+}
+
+/// A bounds-checked big-endian cursor.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or(DecodeError::TruncatedData)?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let s = self.take(2)?;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let s = self.take(4)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let s = self.take(8)?;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(s);
+        Ok(u64::from_be_bytes(b))
+    }
+}
+
+/// Checks framing and checksum and returns the header and the body.
+pub fn decode_frame(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
+    if bytes.len() < HEADER_LEN + TRAILER_LEN {
+        return Err(DecodeError::TooShort(bytes.len()));
+    }
+    if bytes.len() > MAX_FRAME_LEN {
+        return Err(DecodeError::TooLong(bytes.len()));
+    }
+    let (content, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
+    let declared = u32::from_be_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let computed = crc32fast::hash(content);
+    if declared != computed {
+        return Err(DecodeError::BadChecksum { declared, computed });
+    }
+    if content[0..2] != MAGIC {
+        return Err(DecodeError::BadMagic([content[0], content[1]]));
+    }
+    if content[2] != VERSION {
+        return Err(DecodeError::UnsupportedVersion(content[2]));
+    }
+    let kind = match content[3] {
+        1 => FrameKind::Control,
+        2 => FrameKind::Data,
+        k => return Err(DecodeError::UnknownKind(k)),
+    };
+    let sender = NodeId(u32::from_be_bytes([content[4], content[5], content[6], content[7]]));
+    let declared_len = usize::from(u16::from_be_bytes([content[8], content[9]]));
+    let body = &content[HEADER_LEN..];
+    if declared_len != body.len() {
+        return Err(DecodeError::LengthMismatch { declared: declared_len, actual: body.len() });
+    }
+    Ok((Header { kind, sender }, body))
+}
+
+/// Iterates the TLVs of a control body. Yields an error once and then stops.
+pub struct TlvIter<'a> {
+    body: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+impl<'a> TlvIter<'a> {
+    pub fn new(body: &'a [u8]) -> Self {
+        TlvIter { body, pos: 0, failed: false }
+    }
+}
+
+impl Iterator for TlvIter<'_> {
+    type Item = Result<Tlv, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed && self.pos < self.body.len() {
+            let offset = self.pos;
+            let rest = &self.body[offset..];
+            if rest.len() < 2 || rest.len() < 2 + usize::from(rest[1]) {
+                self.failed = true;
+                return Some(Err(DecodeError::TruncatedTlv { offset }));
+            }
+            let (ty, len) = (rest[0], usize::from(rest[1]));
+            self.pos += 2 + len;
+            match Tlv::decode(ty, &rest[2..2 + len]) {
+                Ok(Some(tlv)) => return Some(Ok(tlv)),
+                Ok(None) => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Validates every TLV of a control body without acting on any. Receivers call this first so
+/// that a frame with a bad TLV at the end is rejected whole, never half-applied.
+pub fn validate_control(body: &[u8]) -> Result<usize, DecodeError> {
+    let mut n = 0;
+    for tlv in TlvIter::new(body) {
+        tlv?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+pub fn decode_data(body: &[u8]) -> Result<Data<'_>, DecodeError> {
+    let mut r = Reader::new(body);
+    let src = NodeId(r.u32()?);
+    let dst = NodeId(r.u32()?);
+    let ttl = r.u8()?;
+    let class = match r.u8()? {
+        0 => DataClass::App,
+        1 => DataClass::Probe,
+        2 => DataClass::ProbeReply,
+        c => return Err(DecodeError::UnknownDataClass(c)),
+    };
+    let id = r.u64()?;
+    let origin_ts = r.u64()?;
+    let declared = usize::from(r.u16()?);
+    let actual = body.len() - DATA_HEADER_LEN;
+    if declared != actual {
+        return Err(DecodeError::DataLengthMismatch { declared, actual });
+    }
+    if ttl == 0 {
+        return Err(DecodeError::ZeroTtl);
+    }
+    Ok(Data { src, dst, ttl, class, id, origin_ts, payload: &body[DATA_HEADER_LEN..] })
+}
+
+/// Builds one control frame in a caller-owned buffer, TLV by TLV.
+pub struct ControlWriter;
+
+impl ControlWriter {
+    /// Starts a control frame in `out` (which is cleared).
+    pub fn start(out: &mut Vec<u8>, sender: NodeId) {
+        out.clear();
+        write_header(out, FrameKind::Control, sender);
+    }
+
+    /// Whether `tlv` still fits in a frame under construction in `out`.
+    pub fn fits(out: &[u8], tlv: &Tlv) -> bool {
+        out.len() + tlv.encoded_len() + TRAILER_LEN <= MAX_FRAME_LEN
+    }
+
+    /// Appends a TLV. The caller checks [`ControlWriter::fits`] first.
+    pub fn push(out: &mut Vec<u8>, tlv: &Tlv) {
+        debug_assert!(Self::fits(out, tlv), "control frame overflow");
+        tlv.encode(out);
+    }
+
+    /// Whether the frame under construction holds no TLV yet.
+    pub fn is_empty(out: &[u8]) -> bool {
+        out.len() <= HEADER_LEN
+    }
+
+    /// Writes the body length and checksum. The frame in `out` is then complete.
+    pub fn finish(out: &mut Vec<u8>) {
+        finish_frame(out);
+    }
+}
+
+/// Encodes a whole data frame into `out` (cleared first). Fails if the payload does not fit.
+pub fn encode_data(out: &mut Vec<u8>, sender: NodeId, d: &Data<'_>) -> Result<(), PayloadTooLarge> {
+    let max_payload = MAX_FRAME_LEN - HEADER_LEN - TRAILER_LEN - DATA_HEADER_LEN;
+    if d.payload.len() > max_payload {
+        return Err(PayloadTooLarge { len: d.payload.len(), max: max_payload });
+    }
+    out.clear();
+    write_header(out, FrameKind::Data, sender);
+    out.extend_from_slice(&d.src.0.to_be_bytes());
+    out.extend_from_slice(&d.dst.0.to_be_bytes());
+    out.push(d.ttl);
+    out.push(d.class as u8);
+    out.extend_from_slice(&d.id.to_be_bytes());
+    out.extend_from_slice(&d.origin_ts.to_be_bytes());
+    out.extend_from_slice(&(d.payload.len() as u16).to_be_bytes());
+    out.extend_from_slice(d.payload);
+    finish_frame(out);
+    Ok(())
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Error)]
+#[error("data payload of {len} bytes exceeds the {max} byte maximum")]
+pub struct PayloadTooLarge {
+    pub len: usize,
+    pub max: usize,
+}
+
+fn write_header(out: &mut Vec<u8>, kind: FrameKind, sender: NodeId) {
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(&sender.0.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+}
+
+fn finish_frame(out: &mut Vec<u8>) {
+    let body_len = out.len() - HEADER_LEN;
+    debug_assert!(out.len() + TRAILER_LEN <= MAX_FRAME_LEN, "frame over MTU");
+    out[8..10].copy_from_slice(&(body_len as u16).to_be_bytes());
+    let crc = crc32fast::hash(out);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// Babel-style sequence number comparison modulo 2^16: `a` is newer than `b` when it is ahead
+/// by less than half the space.
+pub fn seqno_newer(a: u16, b: u16) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000
+}

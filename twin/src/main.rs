@@ -1,0 +1,67 @@
+//! `x0`: the console of x0tta6bl4. One binary drives the simulator now (and the live mesh
+//! and the digital twin later): run a chaos scenario, validate one, export a topology.
+
+mod files;
+mod plot;
+mod report;
+mod run;
+mod topo;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "x0", version, about = "Self-healing mesh: chaos scenarios, simulation, MTTD/MTTR benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario in the simulator and report MTTD/MTTR.
+    Run(run::RunArgs),
+    /// Check a scenario (syntax, units, topology, node ids) without running it.
+    Validate {
+        /// The scenario YAML file.
+        scenario: PathBuf,
+    },
+    /// Build or load a topology and describe it, or export it as Graphviz DOT.
+    Topo(topo::TopoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Validate { scenario } => validate(&scenario),
+        Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            // Scenario errors carry their own "error:" header and snippet.
+            let text = format!("{e:#}");
+            if text.starts_with("error") { eprintln!("{text}") } else { eprintln!("error: {text}") }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let (scenario, topology) = x0_sim::load(path)?;
+    println!(
+        "ok: {} — {} ({} nodes, {} links), {} fault entr{}, {} seed{}, {} long",
+        scenario.name,
+        topology.description,
+        topology.node_count(),
+        topology.edge_count(),
+        scenario.faults.len(),
+        if scenario.faults.len() == 1 { "y" } else { "ies" },
+        scenario.seeds,
+        if scenario.seeds == 1 { "" } else { "s" },
+        x0tta6bl4::time::DisplayDuration(scenario.duration),
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,80 @@
+//! `mttr.png`: empirical CDFs of MTTD and MTTR over every fault of every seed.
+
+use anyhow::{Context, anyhow};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+use x0_sim::RunResult;
+
+/// Bundled so plots render identically on any machine, with no fontconfig.
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn register() -> anyhow::Result<()> {
+    static ONCE: Once = Once::new();
+    let mut ok = true;
+    ONCE.call_once(|| ok = register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if ok { Ok(()) } else { Err(anyhow!("the bundled font failed to load")) }
+}
+
+/// Step points of an empirical CDF.
+fn cdf(mut v: Vec<f64>) -> Vec<(f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let mut pts = Vec::with_capacity(v.len() * 2 + 1);
+    if let Some(&first) = v.first() {
+        pts.push((first, 0.0));
+    }
+    for (i, &x) in v.iter().enumerate() {
+        pts.push((x, i as f64 / n));
+        pts.push((x, (i + 1) as f64 / n));
+    }
+    pts
+}
+
+pub fn mttr_cdf(path: &Path, runs: &[(RunResult, Duration)], title: &str) -> anyhow::Result<()> {
+    register()?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let faults = || runs.iter().flat_map(|(r, _)| r.faults.iter());
+    let mttd: Vec<f64> = faults().filter_map(|(f, o)| o.mttd(f)).map(ms).collect();
+    let mttr: Vec<f64> = faults().filter_map(|(f, o)| o.mttr(f)).map(ms).collect();
+    let x_max = mttd.iter().chain(&mttr).copied().fold(100.0_f64, f64::max) * 1.08;
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let caption = format!("{title}: time to detect and to repair ({} faults)", faults().count());
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..x_max, 0f64..1.0f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("milliseconds after injection")
+            .y_desc("fraction of faults")
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        for (values, color, name) in [(mttd, BLUE, "MTTD"), (mttr, RED, "MTTR")] {
+            if values.is_empty() {
+                continue;
+            }
+            let label = format!("{name} (n={})", values.len());
+            chart
+                .draw_series(LineSeries::new(cdf(values), color.stroke_width(2)))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow!("{e}")).with_context(|| format!("drawing {}", path.display()))
+}

@@ -1,0 +1,115 @@
+//! `x0 run`: seeds in parallel (rayon), a progress bar for long runs, then the table,
+//! the result files and the exit status the assertions decide.
+
+use crate::report::RunReport;
+use crate::{files, plot};
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The scenario YAML file.
+    pub scenario: PathBuf,
+    /// Run this one seed instead of the scenario's.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// Run this many seeds, starting at the scenario's seed.
+    #[arg(long)]
+    pub seeds: Option<u32>,
+    /// Worker threads for seeds (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Directory for faults/summary Parquet+CSV, mttr.png and run.json
+    /// [default: results/<scenario name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the run report as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs longer than this get a progress bar.
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (scenario, _) = x0_sim::load(&args.scenario)?;
+    let seeds: Vec<u64> = match (args.seed, args.seeds) {
+        (Some(s), _) => vec![s],
+        (None, Some(n)) => {
+            anyhow::ensure!(n >= 1, "--seeds must be at least 1");
+            (0..u64::from(n)).map(|i| scenario.seed.wrapping_add(i)).collect()
+        }
+        (None, None) => scenario.seed_list(),
+    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("starting worker threads")?;
+
+    let progress: Vec<AtomicU64> = seeds.iter().map(|_| AtomicU64::new(0)).collect();
+    let done = AtomicBool::new(false);
+    let per_seed_ns = u64::try_from(scenario.duration.as_nanos()).unwrap_or(u64::MAX);
+    let results = std::thread::scope(|s| {
+        s.spawn(|| show_progress(&progress, &done, per_seed_ns, args.json));
+        let results: Vec<_> = pool.install(|| {
+            seeds
+                .par_iter()
+                .enumerate()
+                .map(|(i, &seed)| {
+                    let t = Instant::now();
+                    x0_sim::run_seed(&scenario, seed, Some(&progress[i])).map(|r| (r, t.elapsed()))
+                })
+                .collect()
+        });
+        done.store(true, Ordering::Relaxed);
+        results
+    });
+    let mut runs = Vec::with_capacity(results.len());
+    for r in results {
+        runs.push(r?);
+    }
+    let report = RunReport::new(&scenario, &runs, threads, started.elapsed());
+
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&scenario.name));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    files::write_all(&out, &runs, &report)?;
+    plot::mttr_cdf(&out.join("mttr.png"), &runs, &scenario.name)?;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print_table(&out);
+        println!("fingerprint: {}", report.fingerprint);
+    }
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Draws a bar of simulated time over all seeds once the run has lasted a second, so short
+/// runs print nothing extra. Hidden when stderr is not a terminal.
+fn show_progress(progress: &[AtomicU64], done: &AtomicBool, per_seed_ns: u64, quiet: bool) {
+    let total = per_seed_ns.saturating_mul(progress.len() as u64) / 1_000_000;
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} sim-ms  {msg}")
+            .expect("static template"),
+    );
+    let start = Instant::now();
+    let mut shown = false;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if !shown && !quiet && start.elapsed() >= PROGRESS_AFTER {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            shown = true;
+        }
+        let sim_ns: u64 = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
+        let finished = progress.iter().filter(|p| p.load(Ordering::Relaxed) >= per_seed_ns).count();
+        bar.set_position(sim_ns / 1_000_000);
+        bar.set_message(format!("{finished}/{} seeds", progress.len()));
+    }
+    bar.finish_and_clear();
+}
