@@ -1,7 +1,7 @@
 //! Protocol parameters: the `protocol:` section of a scenario and of a live node's config.
 //! One struct, so that a name means the same thing in the simulator and on a real mesh.
 
-use crate::units::serde_duration;
+use crate::units::{Percent, serde_duration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use thiserror::Error;
@@ -34,8 +34,9 @@ pub struct ProtocolConfig {
     /// improvements goes out as one update per destination. Bad news never waits.
     #[serde(with = "serde_duration")]
     pub triggered_update_delay: Duration,
-    /// Bad news (a retraction, a worse route, a new seqno) waits only this long, to gather
-    /// what a burst of incoming frames changes into one outgoing frame.
+    /// A worse metric for a destination (the mesh hunting for a path after a failure) waits
+    /// this long, to gather a burst of such changes into few frames. Retractions, new
+    /// seqnos and answers to requests never wait: recovery time is the sum of their hops.
     #[serde(with = "serde_duration")]
     pub urgent_update_delay: Duration,
     /// Link round-trip times up to this add no cost.
@@ -45,7 +46,8 @@ pub struct ProtocolConfig {
     #[serde(with = "serde_duration")]
     pub rtt_max: Duration,
     pub rtt_max_penalty: u16,
-    /// How long to wait for an answer to a seqno request before asking again.
+    /// How long to wait for an answer to a route or seqno request before asking again; each
+    /// further wait is twice as long.
     #[serde(with = "serde_duration")]
     pub request_timeout: Duration,
     pub request_retries: u8,
@@ -73,8 +75,8 @@ impl Default for ProtocolConfig {
             rtt_min: Duration::from_millis(10),
             rtt_max: Duration::from_millis(120),
             rtt_max_penalty: 96,
-            request_timeout: Duration::from_millis(200),
-            request_retries: 3,
+            request_timeout: Duration::from_millis(100),
+            request_retries: 4,
             request_hop_limit: 64,
             ttl: 64,
             probe_timeout: Duration::from_secs(1),
@@ -86,10 +88,11 @@ impl Default for ProtocolConfig {
 /// The failure detector: phi-accrual over hello arrivals, then direct confirmation.
 ///
 /// A neighbour is *suspected* when phi, computed from the observed distribution of gaps
-/// between its hellos, crosses `phi_suspect`; it is then pinged `confirm_probes` times,
-/// `confirm_interval` apart, and declared *down* if nothing answers within `confirm_timeout`
-/// (or four smoothed RTTs, whichever is longer) of the last ping. A hello or pong in the
-/// meantime refutes the suspicion.
+/// between its hellos, crosses `phi_suspect`; it is then pinged `confirm_interval` apart and
+/// declared *down* if nothing answers within `confirm_timeout` (or four smoothed RTTs,
+/// whichever is longer) of the last ping. A hello or pong in the meantime refutes the
+/// suspicion. The number of pings is at least `confirm_probes`, and more on a lossy link:
+/// enough that all of them failing by loss alone is less likely than `confirm_miss`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorConfig {
@@ -101,6 +104,7 @@ pub struct DetectorConfig {
     /// How many recent gaps the mean and deviation are computed over.
     pub window: u16,
     pub confirm_probes: u8,
+    pub confirm_miss: Percent,
     #[serde(with = "serde_duration")]
     pub confirm_interval: Duration,
     #[serde(with = "serde_duration")]
@@ -111,11 +115,12 @@ impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
             phi_suspect: 8.0,
-            min_std_dev: Duration::from_millis(30),
+            min_std_dev: Duration::from_millis(25),
             window: 32,
             confirm_probes: 3,
+            confirm_miss: Percent::from_ppm(100),
             confirm_interval: Duration::from_millis(10),
-            confirm_timeout: Duration::from_millis(30),
+            confirm_timeout: Duration::from_millis(75),
         }
     }
 }
@@ -189,7 +194,8 @@ impl ProtocolConfig {
             "detector.window",
             || format!("is {}, expected 2 to {}", d.window, crate::node::DETECTOR_WINDOW_MAX),
         )?;
-        check(d.confirm_probes >= 1, "detector.confirm_probes", || "must be at least 1".into())?;
+        check((1..=16).contains(&d.confirm_probes), "detector.confirm_probes", || "must be 1 to 16".into())?;
+        check(d.confirm_miss > Percent::ZERO, "detector.confirm_miss", || "must be more than 0%".into())?;
         check(self.rtt_max > self.rtt_min, "rtt_max", || "must be greater than rtt_min".into())?;
         check(self.request_hop_limit >= 1, "request_hop_limit", || "must be at least 1".into())?;
         check(self.ttl >= 1, "ttl", || "must be at least 1".into())?;

@@ -213,6 +213,8 @@ pub struct FaultRecord {
     pub name: String,
     pub kind: &'static str,
     pub node_fault: bool,
+    /// Counted in the MTTD/MTTR/steady aggregates (see `FaultKind::is_failure`).
+    pub failure: bool,
     pub t_inject: Instant,
     pub t_heal: Option<Instant>,
     /// Sorted.
@@ -461,6 +463,7 @@ pub struct RunCounters {
 /// Aggregates over every fault of every seed: what tables, files and assertions report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// Failures injected (clock faults are not failures; see `FaultKind::is_failure`).
     pub faults: u64,
     pub detected: u64,
     pub disrupted: u64,
@@ -489,7 +492,7 @@ impl Summary {
         let mut s = Summary::default();
         let (mut probes_ok, mut bytes, mut node_seconds) = (0u64, 0u64, 0f64);
         for (faults, c) in runs {
-            for (f, o) in faults.iter() {
+            for (f, o) in faults.iter().filter(|(f, _)| f.failure) {
                 s.faults += 1;
                 if let Some(d) = o.mttd(f) {
                     s.detected += 1;

@@ -230,6 +230,17 @@ pub struct RunResult {
     pub sim_seconds: f64,
     /// Route-table entries summed over live nodes at the end.
     pub route_entries: u64,
+    /// The raw observations the metrics were computed from, for `x0 run --trace` and for
+    /// anyone who wants to check a number by hand.
+    pub trace: Trace,
+}
+
+/// Everything observed after warmup: node events, and every probe of every sampled pair.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub events: Vec<TimedEvent>,
+    pub probes: Vec<ProbeRecord>,
+    pub pairs: Vec<(NodeId, NodeId)>,
 }
 
 pub struct Simulation<'a> {
@@ -765,6 +776,8 @@ impl<'a> Simulation<'a> {
             name: fault.name.clone(),
             kind: fault.kind.label(),
             node_fault: fault.kind.is_node_fault(),
+            // A fault whose target matched nothing broke nothing: it is reported, not measured.
+            failure: fault.kind.is_failure() && !(nodes.is_empty() && links.is_empty()),
             t_inject: now,
             t_heal: inst.t_heal.map(Instant::from_nanos),
             nodes: nodes.clone(),
@@ -830,9 +843,9 @@ impl<'a> Simulation<'a> {
                     self.apply_degrades(e);
                 }
             }
-            FaultKind::Clock { skew_ns, drift_ppm, .. } => {
+            FaultKind::Clock { drift_ppm, .. } => {
                 for &n in &nodes {
-                    self.nodes[n.index()].clock.adjust(self.now, -skew_ns, -i64::from(*drift_ppm));
+                    self.nodes[n.index()].clock.adjust(self.now, 0, -i64::from(*drift_ppm));
                     self.gt.touch_node(n, now);
                     self.rearm(n.0);
                 }
@@ -938,6 +951,7 @@ impl<'a> Simulation<'a> {
             engine: self.stats.clone(),
             sim_seconds: self.end as f64 / 1e9,
             route_entries,
+            trace: Trace { events: self.events, probes, pairs: self.pairs },
         }
     }
 }

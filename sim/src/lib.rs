@@ -9,7 +9,7 @@ pub mod net;
 pub mod seed;
 pub mod topology;
 
-pub use engine::{EngineStats, LoopSample, RunResult, Simulation};
+pub use engine::{EngineStats, LoopSample, RunResult, Simulation, Trace};
 pub use topology::{Topology, TopologyError};
 
 use std::path::{Path, PathBuf};

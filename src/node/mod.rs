@@ -178,6 +178,27 @@ pub struct Node {
     stats: NodeStats,
 }
 
+/// Most confirmation pings ever sent for one suspicion.
+const CONFIRM_PINGS_MAX: u8 = 16;
+
+/// How many pings confirm a suspicion: enough that, on a link whose measured round-trip
+/// delivery is `256 / etx`, all of them failing while the neighbour is alive is less likely
+/// than `miss`. A clean link needs the configured minimum; a lossy one more, so that loss
+/// alone does not make a false positive. Integer arithmetic in parts per million.
+fn confirm_pings(etx: u16, min: u8, miss: crate::units::Percent) -> u8 {
+    const PPM: u64 = 1_000_000;
+    let delivery_ppm = (u64::from(LINK_COST_UNIT) * PPM / u64::from(etx.max(1))).min(PPM);
+    let fail_ppm = PPM - delivery_ppm;
+    let target = u64::from(miss.ppm()).max(1);
+    let mut all_fail = PPM;
+    let mut n = 0u8;
+    while n < CONFIRM_PINGS_MAX && (n < min || all_fail > target) {
+        all_fail = all_fail * fail_ppm / PPM;
+        n += 1;
+    }
+    n
+}
+
 /// How long a neighbour that is down and silent is remembered before its slot is reused.
 const NEIGHBOUR_GC_HELLOS: u32 = 100;
 /// A neighbour heard but never bidirectional is forgotten after this many silent hellos.
@@ -195,6 +216,8 @@ impl Node {
         let max_outbox = cfg.limits.max_outbox_frames as usize;
         let max_deliveries = cfg.limits.max_deliveries as usize;
         let first_update = now + cfg.update_interval.mul_f64(rng.random_range(0.5..1.0));
+        // Interfaces greet at once when added; the periodic cadence starts at a random phase.
+        let first_hello = now + cfg.hello_interval.mul_f64(rng.random_range(0.0..1.0));
         let holddown = now + cfg.boot_holddown();
         Ok(Node {
             id,
@@ -208,7 +231,7 @@ impl Node {
             now,
             ifaces: 0,
             hello_seqno: 0,
-            next_hello_at: now,
+            next_hello_at: first_hello,
             neighbours: Vec::new(),
             deadlines: Vec::new(),
             routes: RouteTable::default(),
@@ -331,10 +354,13 @@ impl Node {
             for i in 0..self.ifaces {
                 self.send_hello(IfIndex(i));
             }
-            self.next_hello_at = (self.next_hello_at + self.cfg.hello_interval).max(self.now);
-            if self.next_hello_at == self.now {
+            // A few percent of jitter keeps nodes that booted together from sending in
+            // lock step, as real timers do; it is far below what the detector tolerates.
+            let interval = self.cfg.hello_interval.mul_f64(self.rng.random_range(0.95..1.05));
+            self.next_hello_at += interval;
+            if self.next_hello_at <= self.now {
                 // We were stalled for more than an interval: restart the cadence from now.
-                self.next_hello_at = self.now + self.cfg.hello_interval;
+                self.next_hello_at = self.now + interval;
             }
         }
         for slot in 0..self.neighbours.len() {
@@ -600,13 +626,18 @@ impl Node {
                 } else {
                     nb.detector.reset(now, &params, announced);
                 }
+                let was_suspected = nb.link == Link::Suspected;
                 nb.link = Link::Up;
                 nb.since = now;
                 nb.confirm = None;
                 let (iface, peer) = (nb.iface, nb.id);
                 self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Up });
-                self.refresh_cost(slot);
-                self.dump_routes(Some(iface));
+                if was_suspected {
+                    self.reselect_via(slot as u16);
+                } else {
+                    self.refresh_cost(slot);
+                    self.dump_routes(Some(iface));
+                }
             }
         }
     }
@@ -623,6 +654,7 @@ impl Node {
         nb.detector.touch(now, &params, nb.announced_interval);
         let (iface, peer) = (nb.iface, nb.id);
         self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Up });
+        self.reselect_via(slot as u16);
     }
 
     fn refresh_deadline(&mut self, slot: usize) {
@@ -661,6 +693,7 @@ impl Node {
                 nb.confirm = Some(Confirm { nonce, pings_sent: 0, next_at: now });
                 let (iface, peer) = (nb.iface, nb.id);
                 self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Suspected });
+                self.reselect_via(slot as u16);
                 self.confirm_step(slot);
             }
             Link::Suspected => self.confirm_step(slot),
@@ -673,7 +706,8 @@ impl Node {
     /// went unanswered.
     fn confirm_step(&mut self, slot: usize) {
         let det = &self.cfg.detector;
-        let (probes, interval, timeout) = (det.confirm_probes, det.confirm_interval, det.confirm_timeout);
+        let (interval, timeout) = (det.confirm_interval, det.confirm_timeout);
+        let probes = confirm_pings(self.nb(slot).cost_etx(), det.confirm_probes, det.confirm_miss);
         let now = self.now;
         let nb = self.nb_mut(slot);
         let Some(mut c) = nb.confirm else { return };

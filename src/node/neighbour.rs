@@ -157,11 +157,11 @@ impl Neighbour {
         if !matches!(self.link, Link::Up | Link::Suspected) {
             return METRIC_INFINITY;
         }
-        let (rx, tx) = (self.rxcost(), self.txcost);
-        if rx == METRIC_INFINITY || tx == METRIC_INFINITY {
+        let etx = self.cost_etx();
+        if etx == METRIC_INFINITY {
             return METRIC_INFINITY;
         }
-        let etx = u32::from(rx) * u32::from(tx) / u32::from(LINK_COST_UNIT);
+        let etx = u32::from(etx);
         let penalty = match self.srtt() {
             Some(rtt) if rtt > rtt_min => {
                 let span = (rtt_max - rtt_min).as_micros().max(1);
@@ -171,6 +171,16 @@ impl Neighbour {
             _ => 0,
         };
         (etx + penalty).clamp(1, u32::from(METRIC_INFINITY - 1)) as u16
+    }
+
+    /// The pure loss part of the link cost (no RTT penalty), `LINK_COST_UNIT` on a clean
+    /// link; infinite when either direction is unmeasured.
+    pub fn cost_etx(&self) -> u16 {
+        let (rx, tx) = (self.rxcost(), self.txcost);
+        if rx == METRIC_INFINITY || tx == METRIC_INFINITY {
+            return METRIC_INFINITY;
+        }
+        (u32::from(rx) * u32::from(tx) / u32::from(LINK_COST_UNIT)).min(u32::from(METRIC_INFINITY - 1)) as u16
     }
 
     /// Whether our hellos should carry an IHU for this neighbour.

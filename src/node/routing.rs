@@ -47,22 +47,38 @@ struct Selected {
 
 #[derive(Copy, Clone, Debug)]
 struct Request {
+    /// The seqno asked for: one more than our feasibility distance's.
     seqno: u16,
     resend_at: Instant,
-    retries_left: u8,
+    /// Resends so far; each waits twice as long as the one before, so the last ones go
+    /// out after failure detection has settled and dead neighbours are flushed.
+    attempts: u8,
+    /// The neighbour last asked (`None`: all of them, with a route request).
+    asked: Option<u16>,
 }
 
-/// Whether a destination's change still has to be advertised, and how soon.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// Whether a destination's change still has to be advertised, and how soon. Ordered: a
+/// more urgent reason replaces a less urgent one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Pending {
     None,
     /// Good news (a new or shorter route): batched for `triggered_update_delay`, so a burst
     /// of improvements (a cold start) goes out as one update per destination.
     Later,
-    /// Bad news or news others are waiting for (retraction, worse metric, new seqno,
-    /// reachable again): after `urgent_update_delay`, which only gathers what arrives in
-    /// the same instant burst into one frame.
+    /// A worse metric on the same seqno (the mesh hunting for a path after a failure):
+    /// batched for `urgent_update_delay`, so the burst of worsening offers a failure sets
+    /// off travels as a few frames per hop rather than one per offer.
+    Soon,
+    /// News others are waiting for: a retraction, a new seqno, reachable again, an answer
+    /// to a request. At the end of this input: recovery time is the sum of these hops.
     Now,
+}
+
+/// Destinations waiting at one urgency, and when they go out.
+#[derive(Default)]
+struct Batch {
+    dests: Vec<NodeId>,
+    due: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,8 +91,10 @@ struct DestEntry {
     pending: Pending,
     last_reachable: Instant,
     request: Option<Request>,
-    /// The last seqno request forwarded, for duplicate suppression: (seqno, origin, until).
-    forwarded: Option<(u16, NodeId, Instant)>,
+    /// The last seqno request forwarded, for duplicate suppression: (seqno, until). Keyed
+    /// by seqno alone, not by who asked: when a hub dies, hundreds of nodes ask for the
+    /// same seqno at once, and one request toward the destination answers them all.
+    forwarded: Option<(u16, Instant)>,
 }
 
 impl DestEntry {
@@ -131,12 +149,8 @@ fn add_metric(advertised: u16, cost: u16) -> u16 {
 #[derive(Default)]
 pub(crate) struct RouteTable {
     dests: IndexMap<NodeId, DestEntry, FxBuildHasher>,
-    /// Destinations whose change goes out at `urgent_at`.
-    dirty: Vec<NodeId>,
-    urgent_at: Option<Instant>,
-    /// Destinations whose change goes out at `flush_at`.
-    later: Vec<NodeId>,
-    flush_at: Option<Instant>,
+    /// Triggered updates waiting, by urgency: [Later, Soon, Now].
+    batches: [Batch; 3],
     /// Destinations with a seqno request outstanding.
     requests: Vec<NodeId>,
     scratch: Vec<NodeId>,
@@ -156,36 +170,37 @@ impl RouteTable {
     /// The earliest of: a seqno request to resend, batched updates to flush.
     pub fn next_deadline(&self) -> Option<Instant> {
         let request = self.requests.iter().filter_map(|d| self.dests.get(d)?.request.map(|r| r.resend_at)).min();
-        [request, self.flush_at, self.urgent_at].into_iter().flatten().min()
+        self.batches.iter().filter_map(|b| b.due).chain(request).min()
     }
 }
 
 impl Node {
+    fn suspected(&self, via: u16) -> bool {
+        self.neighbours[usize::from(via)].as_ref().is_some_and(|n| n.public_state() == Some(super::NeighbourState::Suspected))
+    }
+
     fn link_cost(&self, via: u16) -> u16 {
         self.neighbours[usize::from(via)].as_ref().map_or(INF, |n| n.cost)
     }
 
-    /// Schedules a triggered update for `dest`, now or batched.
+    /// Schedules a triggered update for `dest` at `urgency` (or keeps a more urgent one).
     fn mark_dirty(&mut self, dest: NodeId, urgency: Pending) {
         let Some(e) = self.routes.dests.get_mut(&dest) else { return };
-        match (e.pending, urgency) {
-            (Pending::Now, _) | (_, Pending::None) | (Pending::Later, Pending::Later) => {}
-            (_, Pending::Now) => {
-                // If it was batched it stays listed there too; the flush skips it then.
-                e.pending = Pending::Now;
-                self.routes.dirty.push(dest);
-                if self.routes.urgent_at.is_none() {
-                    self.routes.urgent_at = Some(self.now + self.cfg.urgent_update_delay);
-                }
-            }
-            (Pending::None, Pending::Later) => {
-                e.pending = Pending::Later;
-                self.routes.later.push(dest);
-                if self.routes.flush_at.is_none() {
-                    self.routes.flush_at = Some(self.now + self.cfg.triggered_update_delay);
-                }
-            }
+        if urgency <= e.pending {
+            return;
         }
+        // If it was waiting in a less urgent batch it stays listed there too; that flush
+        // skips it, since its pending level no longer matches.
+        e.pending = urgency;
+        let delay = match urgency {
+            Pending::None => return,
+            Pending::Later => self.cfg.triggered_update_delay,
+            Pending::Soon => self.cfg.urgent_update_delay,
+            Pending::Now => std::time::Duration::ZERO,
+        };
+        let batch = &mut self.routes.batches[urgency as usize - 1];
+        batch.dests.push(dest);
+        batch.due.get_or_insert(self.now + delay);
     }
 
     pub(super) fn on_update(&mut self, slot: usize, dest: NodeId, seqno: u16, metric: u16, interval_ms: u16) {
@@ -261,7 +276,7 @@ impl Node {
             // newer seqno, which will make it (or a better one) feasible.
             let starving = self.routes.dests.get(&dest).is_some_and(|e| e.selected.is_none());
             if starving && self.holddown_until.is_none() {
-                self.start_request(dest);
+                self.start_request(dest, false);
             }
         }
     }
@@ -272,22 +287,27 @@ impl Node {
         let Some(e) = self.routes.dests.get(&dest) else { return };
         let mut best: Option<Selected> = None;
         if self.holddown_until.is_none() {
+            // A route through a neighbour under suspicion is the last resort: while its
+            // failure is being confirmed, traffic already takes any other feasible path.
             let usable = |r: &Route| {
                 let m = add_metric(r.metric, self.link_cost(r.via));
-                (m != INF && feasible(e.fd, r.seqno, r.metric)).then_some(m)
+                (m != INF && feasible(e.fd, r.seqno, r.metric)).then(|| (self.suspected(r.via), m))
             };
+            let mut best_key = None;
             for r in e.routes() {
-                if let Some(m) = usable(r)
-                    && best.is_none_or(|b| m < b.metric)
+                if let Some(key) = usable(r)
+                    && best_key.is_none_or(|b| key < b)
                 {
-                    best = Some(Selected { via: r.via, seqno: r.seqno, metric: m });
+                    best_key = Some(key);
+                    best = Some(Selected { via: r.via, seqno: r.seqno, metric: key.1 });
                 }
             }
             // Hysteresis: keep the current next hop unless the challenger is clearly better.
-            if let (Some(b), Some(cur)) = (best, e.selected)
+            if let (Some(b), Some((b_suspect, _)), Some(cur)) = (best, best_key, e.selected)
                 && b.via != cur.via
                 && let Some(r) = e.position(cur.via).map(|i| e.routes[i])
-                && let Some(m) = usable(&r)
+                && let Some((suspect, m)) = usable(&r)
+                && suspect == b_suspect
                 && u32::from(b.metric) + u32::from(self.cfg.route_switch_hysteresis) > u32::from(m)
             {
                 best = Some(Selected { via: r.via, seqno: r.seqno, metric: m });
@@ -301,14 +321,14 @@ impl Node {
         e.selected = best;
         if best.is_some() {
             e.last_reachable = now;
-            e.request = None;
         }
         let urgency = match (advertised, best) {
-            (a, None) if a.is_some_and(|a| a.metric != INF) => Pending::Now,
+            (a, None) if a.is_some_and(|a| a.metric != INF) => Pending::Soon,
             (_, None) => Pending::None,
             (None, Some(_)) => Pending::Later,
-            (Some(a), Some(b)) if a.metric == INF || a.seqno != b.seqno => Pending::Now,
-            (Some(a), Some(b)) if b.metric >= a.metric.saturating_add(TRIGGER_METRIC_DELTA) => Pending::Now,
+            (Some(a), Some(b)) if a.seqno != b.seqno => Pending::Now,
+            (Some(a), Some(_)) if a.metric == INF => Pending::Soon,
+            (Some(a), Some(b)) if b.metric >= a.metric.saturating_add(TRIGGER_METRIC_DELTA) => Pending::Soon,
             (Some(a), Some(b)) if b.metric.saturating_add(TRIGGER_METRIC_DELTA) <= a.metric => Pending::Later,
             (Some(_), Some(_)) => Pending::None,
         };
@@ -319,7 +339,12 @@ impl Node {
         }
         if best.is_none() && old.is_some() {
             self.emit(Event::Incident { at: now, incident: Incident::Starved { dest } });
-            self.start_request(dest);
+            self.start_request(dest, true);
+        } else if best.is_some_and(|b| self.suspected(b.via)) {
+            // Only the suspect leads there. Ask for a newer seqno now, through a neighbour
+            // whose offer we may not take yet, so that if the suspicion is confirmed the
+            // alternative is already feasible instead of starting to be sought then.
+            self.start_request(dest, false);
         }
     }
 
@@ -358,35 +383,66 @@ impl Node {
     }
 
     /// The neighbour offering the best route we may not take: the one to ask for a newer
-    /// seqno, since its path leads to the destination.
+    /// seqno, since its path leads to the destination. A suspect is never asked.
     fn best_unfeasible(&self, dest: NodeId) -> Option<u16> {
         let e = self.routes.dests.get(&dest)?;
         e.routes()
             .iter()
-            .filter(|r| r.metric != INF && !feasible(e.fd, r.seqno, r.metric))
+            .filter(|r| r.metric != INF && !feasible(e.fd, r.seqno, r.metric) && !self.suspected(r.via))
             .map(|r| (add_metric(r.metric, self.link_cost(r.via)), r.via))
             .filter(|&(m, _)| m != INF)
             .min()
             .map(|(_, via)| via)
     }
 
-    /// Starved with an unfeasible offer on hand: ask, through that offer's neighbour, for
-    /// a newer seqno. With no offer at all the destination is simply gone, and asking the
-    /// whole mesh about it would only start a storm of requests nobody can answer.
-    fn start_request(&mut self, dest: NodeId) {
-        let (now, timeout, retries) = (self.now, self.cfg.request_timeout, self.cfg.request_retries);
-        let Some(via) = self.best_unfeasible(dest) else { return };
-        let Some(e) = self.routes.dests.get_mut(&dest) else { return };
-        let Some(fd) = e.fd else { return };
-        if e.request.is_some() {
+    /// Asks for a way to `dest`. With an unfeasible offer on hand: a seqno request through
+    /// that offer's neighbour, since only the destination can issue a newer seqno and make
+    /// the offer feasible. With no offer at all (and `ask_neighbours`): a route request to
+    /// the neighbours, one hop and not forwarded, for a route we did not keep; if the
+    /// destination is simply gone nobody answers, where a mesh-wide request would start a
+    /// storm nobody can answer. Unanswered, either is repeated with a doubling delay.
+    fn start_request(&mut self, dest: NodeId, ask_neighbours: bool) {
+        let (now, timeout) = (self.now, self.cfg.request_timeout);
+        let via = self.best_unfeasible(dest);
+        if via.is_none() && !ask_neighbours {
             return;
         }
-        let seqno = fd.seqno.wrapping_add(1);
-        e.request = Some(Request { seqno, resend_at: now + timeout, retries_left: retries });
+        let Some(e) = self.routes.dests.get_mut(&dest) else { return };
+        if let Some(r) = e.request {
+            // Already asking. A new best offer (a neighbour that just found a route) is
+            // asked at once rather than at the next resend: it knows a live path.
+            if via.is_some() && via != r.asked {
+                self.ask(dest, r.seqno, via);
+            }
+            return;
+        }
+        let seqno = e.fd.map_or(0, |fd| fd.seqno.wrapping_add(1));
+        e.request = Some(Request { seqno, resend_at: now + timeout, attempts: 0, asked: via });
         if !self.routes.requests.contains(&dest) {
             self.routes.requests.push(dest);
         }
-        self.send_seqno_request(dest, seqno, via);
+        self.ask(dest, seqno, via);
+        if ask_neighbours && via.is_some() {
+            // The offer on hand may be as stale as the route just lost (its neighbour may be
+            // starving too, or behind the same failure). A neighbour that still has a live
+            // route answers this at once, and is then asked in turn (see above).
+            self.outbox.push_all(Tlv::RouteRequest { dest }, self.ifaces());
+        }
+    }
+
+    fn ask(&mut self, dest: NodeId, seqno: u16, via: Option<u16>) {
+        if let Some(r) = self.routes.dests.get_mut(&dest).and_then(|e| e.request.as_mut()) {
+            r.asked = via;
+        }
+        match via {
+            Some(via) => self.send_seqno_request(dest, seqno, via),
+            None => self.outbox.push_all(Tlv::RouteRequest { dest }, self.ifaces()),
+        }
+    }
+
+    /// Whether `dest` has a selected route through a neighbour above suspicion.
+    fn satisfied(&self, dest: NodeId) -> bool {
+        self.routes.dests.get(&dest).and_then(|e| e.selected).is_some_and(|s| !self.suspected(s.via))
     }
 
     fn send_seqno_request(&mut self, dest: NodeId, seqno: u16, via: u16) {
@@ -397,59 +453,51 @@ impl Node {
         self.outbox.push(iface, Dest::Unicast(addr), tlv, self.ifaces());
     }
 
-    /// Resends unanswered seqno requests; gives up after the configured retries.
+    /// Resends unanswered requests with a doubling delay; gives up after the configured
+    /// number of resends.
     pub(super) fn request_timers(&mut self) {
-        enum Step {
-            Wait,
-            Resend(u16),
-            Done,
-        }
-        let (now, timeout) = (self.now, self.cfg.request_timeout);
+        let (now, timeout, retries) = (self.now, self.cfg.request_timeout, self.cfg.request_retries);
         let mut i = 0;
         while i < self.routes.requests.len() {
             let dest = self.routes.requests[i];
-            let step = match self.routes.dests.get_mut(&dest) {
-                None => Step::Done,
-                Some(e) => match e.request {
-                    None => Step::Done,
-                    Some(_) if e.selected.is_some() => Step::Done,
-                    Some(r) if now < r.resend_at => Step::Wait,
-                    Some(r) if r.retries_left == 0 => Step::Done,
-                    Some(mut r) => {
-                        r.retries_left -= 1;
-                        r.resend_at = now + timeout;
-                        e.request = Some(r);
-                        Step::Resend(r.seqno)
-                    }
-                },
+            let satisfied = self.satisfied(dest);
+            let resend = match self.routes.dests.get_mut(&dest).map(|e| (e.request, e)) {
+                Some((Some(r), _)) if !satisfied && now < r.resend_at => {
+                    i += 1;
+                    continue;
+                }
+                Some((Some(mut r), e)) if !satisfied && r.attempts < retries => {
+                    r.attempts += 1;
+                    r.resend_at = now + timeout * (1u32 << r.attempts.min(16));
+                    e.request = Some(r);
+                    Some(r.seqno)
+                }
+                Some((_, e)) => {
+                    e.request = None;
+                    None
+                }
+                None => None,
             };
-            let step = match step {
-                Step::Resend(seqno) => match self.best_unfeasible(dest) {
-                    Some(via) => {
-                        self.send_seqno_request(dest, seqno, via);
-                        Step::Wait
-                    }
-                    None => Step::Done,
-                },
-                other => other,
-            };
-            match step {
-                Step::Wait | Step::Resend(_) => i += 1,
-                Step::Done => {
-                    if let Some(e) = self.routes.dests.get_mut(&dest) {
-                        e.request = None;
-                    }
+            match resend {
+                Some(seqno) => {
+                    let via = self.best_unfeasible(dest);
+                    self.ask(dest, seqno, via);
+                    i += 1;
+                }
+                None => {
                     self.routes.requests.swap_remove(i);
                 }
             }
         }
     }
 
+    /// A neighbour asks about `dest`: answer if we can route there (a retraction would tell
+    /// a starving neighbour nothing new).
     pub(super) fn on_route_request(&mut self, dest: NodeId) {
         if dest == self.id {
             self.self_dirty = true;
-        } else {
-            self.mark_dirty(dest, Pending::Now);
+        } else if self.routes.dests.get(&dest).is_some_and(|e| e.selected.is_some()) {
+            self.mark_dirty(dest, Pending::Soon);
         }
     }
 
@@ -468,52 +516,47 @@ impl Node {
             && !seqno_newer(seqno, s.seqno)
         {
             // We can answer: our route is at least as new as asked.
-            self.mark_dirty(dest, Pending::Now);
+            self.mark_dirty(dest, Pending::Soon);
             return;
         }
         if hop_count <= 1 || origin == self.id {
             return;
         }
-        if let Some((s, o, t)) = e.forwarded
+        if let Some((s, t)) = e.forwarded
             && s == seqno
-            && o == origin
             && now < t
         {
             return;
         }
-        // Toward the destination: our next hop, else whoever offered the newest route.
-        let target = e.selected.map(|s| s.via).or_else(|| {
-            e.routes()
-                .iter()
-                .filter(|r| r.metric != INF)
-                .max_by(|a, b| {
-                    if seqno_newer(a.seqno, b.seqno) {
-                        std::cmp::Ordering::Greater
-                    } else if a.seqno == b.seqno {
-                        b.metric.cmp(&a.metric)
-                    } else {
-                        std::cmp::Ordering::Less
-                    }
-                })
-                .map(|r| r.via)
-        });
-        let Some(t) = target else { return };
-        if from == Some(usize::from(t)) {
-            return;
-        }
-        e.forwarded = Some((seqno, origin, until));
-        let Some(nb) = self.neighbours[usize::from(t)].as_ref() else { return };
-        let (iface, addr) = (nb.iface, nb.addr);
-        self.stats.seqno_requests_forwarded += 1;
+        e.forwarded = Some((seqno, until));
         let tlv = Tlv::SeqnoRequest { dest, seqno, hop_count: hop_count - 1, origin };
-        self.outbox.push(iface, Dest::Unicast(addr), tlv, self.ifaces());
+        self.stats.seqno_requests_forwarded += 1;
+        match e.selected.map(|s| s.via) {
+            // Toward the destination along our route.
+            Some(via) if from != Some(usize::from(via)) => {
+                let Some(nb) = self.neighbours[usize::from(via)].as_ref() else { return };
+                let (iface, addr) = (nb.iface, nb.addr);
+                self.outbox.push(iface, Dest::Unicast(addr), tlv, self.ifaces());
+            }
+            // The asker is our next hop: a loop in the making, nothing to forward.
+            Some(_) => self.stats.seqno_requests_forwarded -= 1,
+            // Starving ourselves, we know no live way there; our stored offers are as stale
+            // as the asker's. Pass it to every neighbour: each forwards a given (dest, seqno)
+            // once, so this reaches whoever still has a route in one sweep of the starving
+            // region, not in one retry per dead end.
+            None => self.outbox.push_all(tlv, self.ifaces()),
+        }
     }
 
     /// Advertises one destination (all interfaces, or just `only`), updating the FD.
     fn advertise(&mut self, dest: NodeId, only: Option<IfIndex>) {
         let interval_ms = self.cfg.update_interval.as_millis() as u16;
         let Some(e) = self.routes.dests.get_mut(&dest) else { return };
-        e.pending = Pending::None;
+        if only.is_none() {
+            // Only an advertisement on every interface settles what is pending; a dump to
+            // one new neighbour leaves the others still waiting for it.
+            e.pending = Pending::None;
+        }
         let (seqno, metric) = match e.selected {
             Some(s) => (s.seqno, s.metric),
             None => (e.advertised.map_or(0, |a| a.seqno), INF),
@@ -540,41 +583,34 @@ impl Node {
         self.push_update(tlv, only);
     }
 
-    /// Sends triggered updates for everything marked dirty during this input.
+    /// Sends the triggered updates that are due: every batch whose time has come, most
+    /// urgent first.
     pub(super) fn flush_triggered(&mut self) {
         if self.self_dirty {
             self.self_dirty = false;
             self.advertise_self(None);
         }
-        if self.routes.urgent_at.is_none_or(|t| self.now < t) {
-            return self.flush_batched();
-        }
-        self.routes.urgent_at = None;
-        let mut dirty = std::mem::take(&mut self.routes.dirty);
-        for &d in &dirty {
-            self.advertise(d, None);
-            // A retraction is said twice: lost, it would leave neighbours routing into us
-            // until the next full dump. (A worse metric, lost, only leaves them optimistic.)
-            if self.routes.dests.get(&d).is_some_and(|e| e.selected.is_none()) {
-                self.mark_dirty(d, Pending::Later);
+        for level in [Pending::Now, Pending::Soon, Pending::Later] {
+            let i = level as usize - 1;
+            if self.routes.batches[i].due.is_none_or(|t| self.now < t) {
+                continue;
             }
-        }
-        dirty.clear();
-        self.routes.dirty = dirty;
-        self.flush_batched();
-    }
-
-    fn flush_batched(&mut self) {
-        if self.routes.flush_at.is_some_and(|t| self.now >= t) {
-            self.routes.flush_at = None;
-            let mut later = std::mem::take(&mut self.routes.later);
-            for &d in &later {
-                if self.routes.dests.get(&d).is_some_and(|e| e.pending == Pending::Later) {
-                    self.advertise(d, None);
+            self.routes.batches[i].due = None;
+            let mut dests = std::mem::take(&mut self.routes.batches[i].dests);
+            for &d in &dests {
+                if self.routes.dests.get(&d).is_none_or(|e| e.pending != level) {
+                    continue;
+                }
+                self.advertise(d, None);
+                // A retraction is said twice: lost, it would leave neighbours routing into
+                // us until the next full dump. (A worse metric, lost, only leaves them
+                // optimistic, which the feasibility condition makes harmless.)
+                if level == Pending::Soon && self.routes.dests.get(&d).is_some_and(|e| e.selected.is_none()) {
+                    self.mark_dirty(d, Pending::Later);
                 }
             }
-            later.clear();
-            self.routes.later = later;
+            dests.clear();
+            self.routes.batches[i].dests = dests;
         }
     }
 

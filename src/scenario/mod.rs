@@ -432,7 +432,9 @@ pub enum FaultKind {
     LinkFlap { target: LinkTarget, period: Duration },
     Partition(Partition),
     Degrade(Degrade),
-    /// The node's clock jumps by `skew_ns` and runs `drift_ppm` fast (negative: slow).
+    /// The node's clock steps by `skew_ns` and runs `drift_ppm` fast (negative: slow).
+    /// Healing stops the drift; the step stays, as a monotonic clock never steps back. A
+    /// negative step is a clock that stands still until real time catches up.
     Clock { target: NodeTarget, skew_ns: i64, drift_ppm: i32 },
 }
 
@@ -449,6 +451,13 @@ impl FaultKind {
             FaultKind::Degrade(_) => "degrade",
             FaultKind::Clock { .. } => "clock",
         }
+    }
+
+    /// Whether the fault is a failure the mesh is expected to detect and repair. A clock
+    /// fault is not: what it can cause is false alarms, counted as false positives, so it is
+    /// left out of the MTTD/MTTR/steady-state aggregates.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, FaultKind::Clock { .. })
     }
 
     /// Whether the fault acts on nodes (detected by neighbours suspecting them) rather than

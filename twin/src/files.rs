@@ -95,3 +95,119 @@ pub fn write_all(dir: &Path, runs: &[(RunResult, Duration)], report: &RunReport)
     std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n").with_context(|| format!("writing {}", json.display()))?;
     Ok(())
 }
+
+/// Every node event after warmup, flattened: one row per event.
+pub fn events_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
+    use x0tta6bl4::node::{Event, Incident, NeighbourState};
+    struct Row {
+        seed: u64,
+        t_ms: f64,
+        node: u32,
+        event: &'static str,
+        detail: &'static str,
+        peer: Option<u32>,
+        dest: Option<u32>,
+        next_hop: Option<u32>,
+        previous: Option<u32>,
+        metric: Option<u32>,
+    }
+    let mut rows = Vec::new();
+    for (r, _) in runs {
+        for e in &r.trace.events {
+            let mut row = Row {
+                seed: r.seed,
+                t_ms: e.t.as_secs_f64() * 1e3,
+                node: e.node.0,
+                event: "",
+                detail: "",
+                peer: None,
+                dest: None,
+                next_hop: None,
+                previous: None,
+                metric: None,
+            };
+            match e.event {
+                Event::Neighbour { peer, state, .. } => {
+                    row.event = "neighbour";
+                    row.detail = match state {
+                        NeighbourState::Up => "up",
+                        NeighbourState::Suspected => "suspected",
+                        NeighbourState::Down => "down",
+                    };
+                    row.peer = Some(peer.0);
+                }
+                Event::Route { dest, next_hop, previous, metric, .. } => {
+                    row.event = "route";
+                    row.dest = Some(dest.0);
+                    row.next_hop = next_hop.map(|n| n.0);
+                    row.previous = previous.map(|n| n.0);
+                    row.metric = Some(u32::from(metric));
+                }
+                Event::Incident { incident, .. } => {
+                    row.event = "incident";
+                    match incident {
+                        Incident::Starved { dest } => (row.detail, row.dest) = ("starved", Some(dest.0)),
+                        Incident::NeighbourRestarted { peer, .. } => (row.detail, row.peer) = ("neighbour_restarted", Some(peer.0)),
+                        Incident::TtlExpired { src, dst } => {
+                            (row.detail, row.peer, row.dest) = ("ttl_expired", Some(src.0), Some(dst.0))
+                        }
+                    }
+                }
+                // Probe outcomes are in probes.parquet, with their pair and send time.
+                Event::Probe { .. } => continue,
+            }
+            rows.push(row);
+        }
+    }
+    macro_rules! column {
+        ($name:literal, $f:expr) => {
+            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
+        };
+    }
+    DataFrame::new(
+        rows.len(),
+        vec![
+            column!("seed", |r| r.seed),
+            column!("t_ms", |r| r.t_ms),
+            column!("node", |r| r.node),
+            column!("event", |r| r.event.to_string()),
+            column!("detail", |r| r.detail.to_string()),
+            column!("peer", |r| r.peer),
+            column!("dest", |r| r.dest),
+            column!("next_hop", |r| r.next_hop),
+            column!("previous", |r| r.previous),
+            column!("metric", |r| r.metric),
+        ],
+    )
+}
+
+/// Every probe of every sampled pair: when, between whom, whether judged, whether it came back.
+pub fn probes_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
+    let rows: Vec<_> = runs
+        .iter()
+        .flat_map(|(r, _)| r.trace.probes.iter().map(move |p| (r.seed, p, r.trace.pairs[p.pair as usize])))
+        .collect();
+    macro_rules! column {
+        ($name:literal, $f:expr) => {
+            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
+        };
+    }
+    DataFrame::new(
+        rows.len(),
+        vec![
+            column!("seed", |r| r.0),
+            column!("sent_ms", |r| r.1.sent.as_secs_f64() * 1e3),
+            column!("pair", |r| r.1.pair),
+            column!("src", |r| r.2.0.0),
+            column!("dst", |r| r.2.1.0),
+            column!("judged", |r| r.1.path),
+            column!("ok", |r| r.1.ok),
+        ],
+    )
+}
+
+/// `events` and `probes` Parquet+CSV, for `x0 run --trace`.
+pub fn write_trace(dir: &Path, runs: &[(RunResult, Duration)]) -> anyhow::Result<()> {
+    write_pair(dir, "events", &mut events_frame(runs)?)?;
+    write_pair(dir, "probes", &mut probes_frame(runs)?)
+}

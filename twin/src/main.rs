@@ -2,12 +2,14 @@
 //! and the digital twin later): run a chaos scenario, validate one, export a topology.
 
 mod files;
+mod out;
 mod plot;
 mod report;
 mod run;
 mod topo;
 
 use clap::{Parser, Subcommand};
+use out::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,7 +53,7 @@ fn main() -> ExitCode {
 
 fn validate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let (scenario, topology) = x0_sim::load(path)?;
-    println!(
+    outln!(
         "ok: {} — {} ({} nodes, {} links), {} fault entr{}, {} seed{}, {} long",
         scenario.name,
         topology.description,

@@ -1,6 +1,7 @@
 //! The run report: what `run.json` and `x0 run --json` contain, and the terminal table.
 //! Field names are a stable interface for scripts and dashboards.
 
+use crate::out::outln;
 use comfy_table::{Cell, Color, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use std::path::Path;
@@ -60,6 +61,8 @@ pub struct RunReport {
     pub assertions: Vec<AssertionResult>,
     pub passed: bool,
     pub loop_examples: Vec<LoopInfo>,
+    /// Things the user should know that are not failures: faults that hit nothing.
+    pub warnings: Vec<String>,
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).
@@ -109,6 +112,17 @@ impl RunReport {
             passed: assertions.iter().all(|a| a.passed),
             assertions,
             summary,
+            warnings: runs
+                .iter()
+                .flat_map(|(r, _)| r.faults.iter().map(move |(f, _)| (r.seed, f)))
+                .filter(|(_, f)| f.nodes.is_empty() && f.links.is_empty())
+                .map(|(seed, f)| {
+                    format!(
+                        "seed {seed}: fault {:?} (faults[{}], injection {}) hit nothing: its target matched no node or link here",
+                        f.name, f.spec, f.instance
+                    )
+                })
+                .collect(),
             loop_examples: runs
                 .iter()
                 .flat_map(|(r, _)| r.loop_examples.iter().map(move |l: &LoopSample| (r.seed, l)))
@@ -124,7 +138,7 @@ impl RunReport {
 
     pub fn print_table(&self, out: &Path) {
         let s = &self.summary;
-        println!(
+        outln!(
             "{}: {} nodes, {} links, {} seed{}, {:.1} simulated s in {:.1} s wall ({:.1}x real time)",
             self.scenario.name,
             self.nodes,
@@ -157,7 +171,7 @@ impl RunReport {
         row(&mut t, "MTTD", &s.mttd);
         row(&mut t, "MTTR", &s.mttr);
         row(&mut t, "steady state", &s.steady);
-        println!("{t}");
+        outln!("{t}");
         let mut c = Table::new();
         c.load_style(UTF8_FULL_CONDENSED);
         let stretch = if s.stretch.count == 0 {
@@ -177,7 +191,7 @@ impl RunReport {
         ] {
             c.add_row(vec![k.to_string(), v]);
         }
-        println!("{c}");
+        outln!("{c}");
         if !self.assertions.is_empty() {
             let mut a = Table::new();
             a.load_style(UTF8_FULL_CONDENSED);
@@ -187,12 +201,15 @@ impl RunReport {
                 let (text, color) = if r.passed { ("PASS", Color::Green) } else { ("FAIL", Color::Red) };
                 a.add_row(vec![Cell::new(&r.assertion), Cell::new(actual), Cell::new(text).fg(color)]);
             }
-            println!("{a}");
+            outln!("{a}");
             let failed = self.assertions.iter().filter(|r| !r.passed).count();
             if failed > 0 {
-                println!("{failed} assertion{} failed", if failed == 1 { "" } else { "s" });
+                outln!("{failed} assertion{} failed", if failed == 1 { "" } else { "s" });
             }
         }
-        println!("results: {}", out.display());
+        for w in &self.warnings {
+            outln!("warning: {w}");
+        }
+        outln!("results: {}", out.display());
     }
 }

@@ -1,6 +1,7 @@
 //! `x0 run`: seeds in parallel (rayon), a progress bar for long runs, then the table,
 //! the result files and the exit status the assertions decide.
 
+use crate::out::outln;
 use crate::report::RunReport;
 use crate::{files, plot};
 use anyhow::Context;
@@ -31,6 +32,9 @@ pub struct RunArgs {
     /// Print the run report as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write every event and every probe (events.parquet/csv, probes.parquet/csv).
+    #[arg(long)]
+    pub trace: bool,
 }
 
 /// Runs longer than this get a progress bar.
@@ -78,13 +82,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&scenario.name));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     files::write_all(&out, &runs, &report)?;
+    if args.trace {
+        files::write_trace(&out, &runs)?;
+    }
     plot::mttr_cdf(&out.join("mttr.png"), &runs, &scenario.name)?;
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print_table(&out);
-        println!("fingerprint: {}", report.fingerprint);
+        outln!("fingerprint: {}", report.fingerprint);
     }
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,6 +1,7 @@
 //! `x0 topo`: build a topology from a short spec, a YAML spec, a scenario or a file, and
 //! describe it or export it as DOT.
 
+use crate::out::outln;
 use anyhow::{Context, bail};
 use std::path::Path;
 use x0_sim::Topology;
@@ -62,7 +63,7 @@ fn build(args: &TopoArgs) -> anyhow::Result<Topology> {
 pub fn topo(args: &TopoArgs) -> anyhow::Result<()> {
     let t = build(args)?;
     if args.dot {
-        print!("{}", t.to_dot());
+        outln!("{}", t.to_dot().trim_end());
         return Ok(());
     }
     let degrees: Vec<usize> = t.graph.node_indices().map(|n| t.graph.edges(n).count()).collect();
@@ -72,8 +73,8 @@ pub fn topo(args: &TopoArgs) -> anyhow::Result<()> {
         c.dedup();
         c.len()
     };
-    println!("{}", t.description);
-    println!(
+    outln!("{}", t.description);
+    outln!(
         "nodes {}, links {}, degree min {} mean {:.2} max {}, {} connected component{}",
         t.node_count(),
         t.edge_count(),
@@ -83,9 +84,9 @@ pub fn topo(args: &TopoArgs) -> anyhow::Result<()> {
         components,
         if components == 1 { "" } else { "s" }
     );
-    println!("id\tdegree\tname");
+    outln!("id\tdegree\tname");
     for (i, n) in t.graph.node_indices().enumerate() {
-        println!("{i}\t{}\t{}", degrees[i], t.graph[n].name);
+        outln!("{i}\t{}\t{}", degrees[i], t.graph[n].name);
     }
     Ok(())
 }
