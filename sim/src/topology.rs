@@ -350,7 +350,8 @@ pub fn load_file(path: &Path, format: Option<FileFormat>) -> Result<Topology, To
             parse_edgelist(&text).map_err(|(line, detail)| TopologyError::EdgeList { path: path.into(), line, detail })?
         }
     };
-    t.description = format!("{name} ({} nodes, {} links)", t.graph.node_count(), t.edge_count());
+    let note = if t.description.is_empty() { String::new() } else { format!(", {}", t.description) };
+    t.description = format!("{name} ({} nodes, {} links{note})", t.graph.node_count(), t.edge_count());
     Ok(t)
 }
 
@@ -452,12 +453,20 @@ fn parse_meshnet(text: &str) -> Result<Topology, String> {
             t.graph.node_count() as u32 - 1
         })
     };
+    // Some published maps list a node id more than once (freifunk-berlin: 976 entries, 760
+    // ids). Like meshnet-lab's own graph loading, entries with one id are one node: the
+    // first entry names it. The description says how many were merged.
+    let mut duplicates = 0;
     if let Some(nodes) = v.get("nodes").and_then(Value::as_array) {
         for (i, n) in nodes.iter().enumerate() {
             let id = n.get("id").and_then(key).ok_or_else(|| format!("nodes[{i}] has no id"))?;
             let name = n.get("name").and_then(Value::as_str).map(str::to_string);
             let pos = n.get("x").and_then(Value::as_f64).zip(n.get("y").and_then(Value::as_f64));
+            let before = t.graph.node_count();
             intern(&mut t, id, name, pos);
+            if t.graph.node_count() == before {
+                duplicates += 1;
+            }
         }
     }
     let mut seen = FxHashMap::default();
@@ -479,6 +488,9 @@ fn parse_meshnet(text: &str) -> Result<Topology, String> {
             (ab, ba) => Some([ab.unwrap_or(Percent::HUNDRED), ba.unwrap_or(Percent::HUNDRED)]),
         };
         add_unique(&mut t, &mut seen, a, b, LinkInfo { latency: None, delivery });
+    }
+    if duplicates > 0 {
+        t.description = format!("{duplicates} duplicate node entries merged");
     }
     Ok(t)
 }

@@ -199,6 +199,21 @@ fn confirm_pings(etx: u16, min: u8, miss: crate::units::Percent) -> u8 {
     n
 }
 
+impl std::fmt::Debug for Node {
+    /// A summary: the full tables are thousands of entries.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("incarnation", &self.incarnation)
+            .field("now", &self.now)
+            .field("interfaces", &self.ifaces)
+            .field("neighbours", &self.neighbours.iter().flatten().count())
+            .field("destinations", &self.routes.len())
+            .field("own_seqno", &self.own_seqno)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How long a neighbour that is down and silent is remembered before its slot is reused.
 const NEIGHBOUR_GC_HELLOS: u32 = 100;
 /// A neighbour heard but never bidirectional is forgotten after this many silent hellos.

@@ -12,7 +12,7 @@ pub use assertion::{Assertion, Comparison, Metric, Stat, Threshold};
 use crate::config::ProtocolConfig;
 use crate::units::{Bandwidth, Percent, Ppm, SignedDuration, serde_duration};
 use serde::Deserialize;
-use serde_saphyr::{CroppedRegion, Location, Spanned};
+use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -490,19 +490,33 @@ pub enum ScenarioError {
 
 /// Formats an error at a location in the scenario text, in the same style as parse errors.
 pub fn error_at(origin: &Origin, location: Location, message: impl Into<String>) -> ScenarioError {
-    let message = message.into();
     if location == Location::UNKNOWN {
-        return ScenarioError::Invalid(format!("error: {}: {message}", origin.name));
+        return ScenarioError::Invalid(format!("error: {}: {}", origin.name, message.into()));
     }
-    let lines = origin.text.lines().count().max(1);
-    let err = serde_saphyr::Error::WithSnippet {
-        regions: vec![CroppedRegion::new(origin.text.clone(), origin.name.clone(), 1, lines, location)],
-        crop_radius: 64,
-        error: Box::new(serde_saphyr::Error::Message { msg: message, location }),
-    };
-    ScenarioError::Invalid(
-        err.render_with_options(serde_saphyr::render_options! { source_name: Some(origin.name.as_str()) }),
-    )
+    render_at(origin, location.line() as usize, location.column() as usize, &message.into())
+}
+
+/// An error pointing at `line:column` (1-based), with the two lines before it for context.
+fn render_at(origin: &Origin, line: usize, column: usize, message: &str) -> ScenarioError {
+    let lines: Vec<&str> = origin.text.lines().collect();
+    let width = line.to_string().len();
+    let mut out = format!("error: line {line} column {column}: {message}\n{:width$}--> {}:{line}:{column}\n", "", origin.name);
+    out.push_str(&format!("{:width$} |\n", ""));
+    for n in line.saturating_sub(2).max(1)..=line.min(lines.len()) {
+        out.push_str(&format!("{n:>width$} | {}\n", lines[n - 1]));
+    }
+    out.push_str(&format!("{:width$} | {}^ {message}", "", " ".repeat(column.saturating_sub(1))));
+    ScenarioError::Invalid(out)
+}
+
+/// Where `key:` is first written at or after line `from` (1-based), if anywhere: lets a
+/// check on a value that serde did not locate still point at its line.
+fn find_key(text: &str, from: usize, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().skip(from.saturating_sub(1)).find_map(|(i, l)| {
+        let col = l.find(&format!("{key}:"))?;
+        let before = &l[..col];
+        before.chars().all(|c| c == ' ' || c == '-' || c == '{' || c == ',').then_some((i + 1, col + 1))
+    })
 }
 
 impl Scenario {
@@ -547,7 +561,13 @@ impl Scenario {
             ));
         }
         if let Err(e) = f.protocol.value.validate() {
-            return Err(at(f.protocol.referenced, e.to_string()));
+            // Point at the offending key if the file sets it; at the section otherwise.
+            let key = e.field.rsplit('.').next().unwrap_or(e.field);
+            let start = f.protocol.referenced.line() as usize;
+            return Err(match find_key(&origin.text, start.max(1), key) {
+                Some((line, column)) => render_at(&origin, line, column, &e.to_string()),
+                None => at(f.protocol.referenced, e.to_string()),
+            });
         }
         if f.workload.probe_interval.is_zero() {
             return Err(at(Location::UNKNOWN, "workload.probe_interval: must be more than 0s".into()));

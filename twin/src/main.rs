@@ -1,15 +1,9 @@
 //! `x0`: the console of x0tta6bl4. One binary drives the simulator now (and the live mesh
 //! and the digital twin later): run a chaos scenario, validate one, export a topology.
 
-mod files;
-mod out;
-mod plot;
-mod report;
-mod run;
-mod topo;
-
 use clap::{Parser, Subcommand};
-use out::outln;
+use x0_twin::out::outln;
+use x0_twin::{run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

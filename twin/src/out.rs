@@ -15,7 +15,8 @@ pub fn line(args: std::fmt::Arguments<'_>) {
 }
 
 /// `println!` for the console's output.
+#[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => { $crate::out::line(format_args!($($arg)*)) };
 }
-pub(crate) use outln;
+pub use outln;

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use x0_sim::RunResult;
+use x0tta6bl4::scenario::Scenario;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -40,33 +42,34 @@ pub struct RunArgs {
 /// Runs longer than this get a progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
-pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let (scenario, _) = x0_sim::load(&args.scenario)?;
-    let seeds: Vec<u64> = match (args.seed, args.seeds) {
-        (Some(s), _) => vec![s],
-        (None, Some(n)) => {
-            anyhow::ensure!(n >= 1, "--seeds must be at least 1");
-            (0..u64::from(n)).map(|i| scenario.seed.wrapping_add(i)).collect()
-        }
-        (None, None) => scenario.seed_list(),
-    };
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("starting worker threads")?;
+/// A finished run: every seed's result with its wall time, and the report over them all.
+pub struct Finished {
+    pub runs: Vec<(RunResult, Duration)>,
+    pub report: RunReport,
+}
 
+/// Runs `seeds` of `scenario` on `threads` workers; what `x0 run` does before writing
+/// anything. Results do not depend on `threads`: each seed is one single-threaded
+/// simulation, and results are gathered in seed order.
+pub fn execute(scenario: &Scenario, seeds: &[u64], threads: usize, show_bar: bool) -> anyhow::Result<Finished> {
+    let started = Instant::now();
+    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    anyhow::ensure!(!seeds.is_empty(), "--seeds must be at least 1");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("starting worker threads")?;
     let progress: Vec<AtomicU64> = seeds.iter().map(|_| AtomicU64::new(0)).collect();
     let done = AtomicBool::new(false);
     let per_seed_ns = u64::try_from(scenario.duration.as_nanos()).unwrap_or(u64::MAX);
     let results = std::thread::scope(|s| {
-        s.spawn(|| show_progress(&progress, &done, per_seed_ns, args.json));
+        if show_bar {
+            s.spawn(|| show_progress(&progress, &done, per_seed_ns));
+        }
         let results: Vec<_> = pool.install(|| {
             seeds
                 .par_iter()
                 .enumerate()
                 .map(|(i, &seed)| {
                     let t = Instant::now();
-                    x0_sim::run_seed(&scenario, seed, Some(&progress[i])).map(|r| (r, t.elapsed()))
+                    x0_sim::run_seed(scenario, seed, Some(&progress[i])).map(|r| (r, t.elapsed()))
                 })
                 .collect()
         });
@@ -77,7 +80,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for r in results {
         runs.push(r?);
     }
-    let report = RunReport::new(&scenario, &runs, threads, started.elapsed());
+    let report = RunReport::new(scenario, &runs, threads, started.elapsed());
+    Ok(Finished { runs, report })
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let (scenario, _) = x0_sim::load(&args.scenario)?;
+    let seeds: Vec<u64> = match (args.seed, args.seeds) {
+        (Some(s), _) => vec![s],
+        (None, Some(n)) => (0..u64::from(n)).map(|i| scenario.seed.wrapping_add(i)).collect(),
+        (None, None) => scenario.seed_list(),
+    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let Finished { runs, report } = execute(&scenario, &seeds, threads, !args.json)?;
 
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&scenario.name));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -98,7 +113,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Draws a bar of simulated time over all seeds once the run has lasted a second, so short
 /// runs print nothing extra. Hidden when stderr is not a terminal.
-fn show_progress(progress: &[AtomicU64], done: &AtomicBool, per_seed_ns: u64, quiet: bool) {
+fn show_progress(progress: &[AtomicU64], done: &AtomicBool, per_seed_ns: u64) {
     let total = per_seed_ns.saturating_mul(progress.len() as u64) / 1_000_000;
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     bar.set_style(
@@ -109,7 +124,7 @@ fn show_progress(progress: &[AtomicU64], done: &AtomicBool, per_seed_ns: u64, qu
     let mut shown = false;
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
-        if !shown && !quiet && start.elapsed() >= PROGRESS_AFTER {
+        if !shown && start.elapsed() >= PROGRESS_AFTER {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             shown = true;
         }

@@ -1,0 +1,54 @@
+# x0tta6bl4: two commands on a fresh machine.
+#   make demo   build, then run a 1,000-node mesh through a chaos scenario (scenarios/mesh-1000.yaml)
+#   make test   clippy (architecture invariants included) and every test, in release mode
+#
+# Builds go to a target directory outside the clone so a second clone or a rerun is warm.
+
+SHELL := /bin/bash
+CARGO_TARGET_DIR ?= $(HOME)/.cache/x0tta6bl4/target
+export CARGO_TARGET_DIR
+CARGO ?= cargo
+X0 := $(CARGO_TARGET_DIR)/release/x0
+SCENARIO ?= scenarios/mesh-1000.yaml
+
+.PHONY: demo test deps build clippy bench validate clean-results
+
+demo: deps build
+	@echo "== $(SCENARIO): the table, then results/ (Parquet, CSV, mttr.png, run.json)"
+	$(X0) run $(SCENARIO)
+
+test: deps clippy
+	$(CARGO) test --workspace --release --locked
+
+build:
+	$(CARGO) build --release --locked -p x0-twin --bin x0
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --release --locked -- -D warnings
+
+bench: deps
+	$(CARGO) bench --bench engine
+
+validate: build
+	@for f in scenarios/*.yaml; do $(X0) validate $$f || exit 1; done
+
+clean-results:
+	rm -rf results
+
+# What a build needs beyond the Rust toolchain: a C compiler and make for the compression
+# libraries Parquet links (zstd, lz4). Installed with apt-get when we are root; otherwise
+# named, with the command to run.
+APT_PACKAGES := gcc make
+deps:
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo is not installed; install Rust 1.95 with rustup (https://rustup.rs)"; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || { echo "error: clippy is missing; run: rustup component add clippy"; exit 1; }
+	@missing=""; \
+	for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "== installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "error: missing:$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi

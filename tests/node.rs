@@ -1,0 +1,278 @@
+//! The core `Node` driven directly, two nodes on one link, with a hand-rolled clock and
+//! delivery: failure-detector timing, refutation, restarts, probes and the output contract.
+
+use std::time::Duration;
+use x0tta6bl4::config::ProtocolConfig;
+use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
+use x0tta6bl4::node::{Command, Event, Incident, NeighbourState, Node, ProbeOutcome};
+use x0tta6bl4::time::Instant;
+
+const LATENCY: Duration = Duration::from_millis(1);
+
+/// Two nodes joined by one link. `alive[i] == false` silences node i (a crash: it neither
+/// sends nor receives); `drop` decides per frame whether the link loses it.
+struct Pair {
+    nodes: [Node; 2],
+    now: Instant,
+    alive: [bool; 2],
+    in_flight: Vec<(Instant, usize, Vec<u8>)>,
+    events: Vec<(Instant, usize, Event)>,
+    sent: [u64; 2],
+}
+
+impl Pair {
+    fn new(cfg: ProtocolConfig) -> Pair {
+        let mk = |i: u32| Node::new(NodeId(i), cfg.clone(), [i as u8 + 1; 32], Instant::ZERO).expect("valid config");
+        let mut p = Pair {
+            nodes: [mk(0), mk(1)],
+            now: Instant::ZERO,
+            alive: [true, true],
+            in_flight: Vec::new(),
+            events: Vec::new(),
+            sent: [0, 0],
+        };
+        for i in 0..2 {
+            p.nodes[i].add_interface(Instant::ZERO);
+            p.drain(i, &mut |_, _| false);
+        }
+        p
+    }
+
+    fn drain(&mut self, i: usize, drop: &mut dyn FnMut(usize, &[u8]) -> bool) {
+        let mut buf = Vec::new();
+        while self.nodes[i].poll_transmit(&mut buf).is_some() {
+            self.sent[i] += 1;
+            if self.alive[i] && !drop(i, &buf) {
+                self.in_flight.push((self.now + LATENCY, 1 - i, buf.clone()));
+            }
+        }
+        while let Some(e) = self.nodes[i].poll_event() {
+            self.events.push((self.now, i, e));
+        }
+    }
+
+    /// Runs until `until`, delivering frames and firing timers in time order.
+    fn run_until(&mut self, until: Instant, drop: &mut dyn FnMut(usize, &[u8]) -> bool) {
+        loop {
+            let next_frame = self.in_flight.iter().map(|f| f.0).min();
+            let next_timer = (0..2).filter(|&i| self.alive[i]).map(|i| self.nodes[i].poll_timeout()).min();
+            let t = match (next_frame, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).expect("something is always scheduled"),
+            };
+            if t > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(t);
+            if next_frame == Some(t) {
+                let k = self.in_flight.iter().position(|f| f.0 == t).expect("present");
+                let (_, to, bytes) = self.in_flight.remove(k);
+                if self.alive[to] {
+                    let from = PeerAddr::synthetic(NodeId(1 - to as u32));
+                    self.nodes[to].handle_datagram(self.now, IfIndex(0), from, &bytes);
+                    self.drain(to, drop);
+                }
+            } else {
+                for i in 0..2 {
+                    if self.alive[i] && self.nodes[i].poll_timeout() <= self.now {
+                        self.nodes[i].handle_timeout(self.now);
+                        self.drain(i, drop);
+                    }
+                }
+            }
+        }
+    }
+
+    fn neighbour_events(&self, observer: usize) -> Vec<(Instant, NeighbourState)> {
+        self.events
+            .iter()
+            .filter(|(_, i, _)| *i == observer)
+            .filter_map(|(t, _, e)| match e {
+                Event::Neighbour { state, .. } => Some((*t, *state)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn secs(s: f64) -> Instant {
+    Instant::from_nanos((s * 1e9) as u64)
+}
+
+fn no_drop() -> impl FnMut(usize, &[u8]) -> bool {
+    |_, _| false
+}
+
+#[test]
+fn neighbours_come_up_and_route_to_each_other() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(1.0), &mut no_drop());
+    for i in 0..2 {
+        assert_eq!(p.neighbour_events(i).first().map(|e| e.1), Some(NeighbourState::Up), "node {i} never saw its neighbour");
+        let other = NodeId(1 - i as u32);
+        let route = p.nodes[i].route(other).expect("route to the neighbour");
+        assert_eq!(route.next_hop, other);
+        assert_eq!(route.metric, 256, "one clean hop costs 256");
+    }
+}
+
+/// Detection timing on a clean link with 100 ms hellos: suspicion between one and three
+/// hello intervals after the crash (the phi threshold with a 25 ms deviation floor puts it
+/// at about 231 ms after the last hello), and the down verdict exactly after the
+/// confirmation pings: 2 more pings 10 ms apart, then the 75 ms timeout.
+#[test]
+fn crash_is_suspected_then_confirmed_down_on_time() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(5.0), &mut no_drop());
+    let crash = p.now;
+    p.alive[1] = false;
+    p.run_until(secs(7.0), &mut no_drop());
+    let ev = p.neighbour_events(0);
+    let suspected = ev.iter().find(|e| e.1 == NeighbourState::Suspected && e.0 > crash).expect("suspected").0;
+    let down = ev.iter().find(|e| e.1 == NeighbourState::Down && e.0 > crash).expect("declared down").0;
+    let mttd = suspected - crash;
+    assert!(mttd >= Duration::from_millis(100), "suspected too early: {mttd:?} (less than one hello interval)");
+    assert!(mttd <= Duration::from_millis(240), "suspected too late: {mttd:?}");
+    assert_eq!(down - suspected, Duration::from_millis(95), "2 ping intervals + 75 ms confirmation timeout");
+    assert!(p.nodes[0].route(NodeId(1)).is_none(), "the route through the dead neighbour is withdrawn");
+}
+
+/// One lost hello is ordinary loss, not a failure.
+#[test]
+fn a_single_lost_hello_is_not_a_suspicion() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(3.0), &mut no_drop());
+    let mut dropped = false;
+    // Drop the first frame node 1 sends after 3 s: its next hello.
+    let mut drop_one = |from: usize, _: &[u8]| {
+        if from == 1 && !dropped {
+            dropped = true;
+            return true;
+        }
+        false
+    };
+    p.run_until(secs(6.0), &mut drop_one);
+    assert!(dropped);
+    let bad: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.1 != NeighbourState::Up).collect();
+    assert!(bad.is_empty(), "one lost hello caused {bad:?}");
+}
+
+/// A freeze long enough to be suspected, ended while the confirmation pings are still
+/// going out, is refuted by the pong to the last ping: suspected, then up, never down.
+#[test]
+fn a_short_freeze_is_suspected_and_refuted() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(3.0), &mut no_drop());
+    let freeze = p.now;
+    // Node 1's frames are lost until node 0 suspects it, and 15 ms more: the first two
+    // pings' pongs are lost, the third (sent 20 ms after suspicion) is answered.
+    let mut frozen = |from: usize, _: &[u8]| -> bool { from == 1 };
+    let suspected = loop {
+        let step = p.now + Duration::from_millis(1);
+        p.run_until(step, &mut frozen);
+        if let Some(e) = p.neighbour_events(0).into_iter().find(|e| e.0 > freeze) {
+            assert_eq!(e.1, NeighbourState::Suspected, "first state change after the freeze");
+            break e.0;
+        }
+        assert!(p.now < freeze + Duration::from_secs(1), "never suspected");
+    };
+    p.run_until(suspected + Duration::from_millis(15), &mut frozen);
+    p.run_until(secs(5.0), &mut no_drop());
+    let ev: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.0 > freeze).collect();
+    assert!(!ev.iter().any(|e| e.1 == NeighbourState::Down), "refuted, not declared down: {ev:?}");
+    assert_eq!(ev.last().map(|e| e.1), Some(NeighbourState::Up));
+}
+
+/// A neighbour that comes back as a new process (new incarnation) is seen to have
+/// restarted at its first hello, before any timeout could tell.
+#[test]
+fn a_restart_is_detected_by_the_new_incarnation() {
+    let cfg = ProtocolConfig::default();
+    let mut p = Pair::new(cfg.clone());
+    p.run_until(secs(3.0), &mut no_drop());
+    let restart = p.now;
+    p.nodes[1] = Node::new(NodeId(1), cfg, [99; 32], restart).expect("valid config");
+    p.nodes[1].add_interface(restart);
+    p.drain(1, &mut no_drop());
+    p.run_until(restart + Duration::from_millis(50), &mut no_drop());
+    let restarted = p.events.iter().any(|(t, i, e)| {
+        *i == 0 && *t >= restart && matches!(e, Event::Incident { incident: Incident::NeighbourRestarted { .. }, .. })
+    });
+    assert!(restarted, "no restart incident within 50 ms");
+    p.run_until(restart + Duration::from_secs(2), &mut no_drop());
+    assert_eq!(p.neighbour_events(0).last().map(|e| e.1), Some(NeighbourState::Up));
+    assert!(p.nodes[0].route(NodeId(1)).is_some(), "routes come back after the restart");
+}
+
+#[test]
+fn probes_report_delivery_and_loss() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(2.0), &mut no_drop());
+    p.nodes[0].handle_command(p.now, Command::Probe { dst: NodeId(1), id: 7 }).expect("queued");
+    p.drain(0, &mut no_drop());
+    p.run_until(secs(2.5), &mut no_drop());
+    let delivered = p.events.iter().find_map(|(_, i, e)| match e {
+        Event::Probe { id: 7, outcome, .. } if *i == 0 => Some(*outcome),
+        _ => None,
+    });
+    assert_eq!(delivered, Some(ProbeOutcome::Delivered { rtt: LATENCY * 2 }));
+
+    // With every data frame dropped, the probe times out after `probe_timeout`.
+    let mut drop_data = |_: usize, bytes: &[u8]| bytes.get(3) == Some(&2);
+    let sent = p.now;
+    p.nodes[0].handle_command(p.now, Command::Probe { dst: NodeId(1), id: 8 }).expect("queued");
+    p.drain(0, &mut drop_data);
+    p.run_until(sent + Duration::from_millis(1500), &mut drop_data);
+    let lost = p.events.iter().find_map(|(t, i, e)| match e {
+        Event::Probe { id: 8, outcome, .. } if *i == 0 => Some((*t, *outcome)),
+        _ => None,
+    });
+    assert_eq!(lost, Some((sent + Duration::from_secs(1), ProbeOutcome::Lost)));
+
+    // To a destination nobody knows, the probe fails at once.
+    p.nodes[0].handle_command(p.now, Command::Probe { dst: NodeId(42), id: 9 }).expect("answered");
+    p.drain(0, &mut no_drop());
+    assert!(p.events.iter().any(|(_, _, e)| matches!(e, Event::Probe { id: 9, outcome: ProbeOutcome::NoRoute, .. })));
+}
+
+/// Application payloads travel hop by hop and come out of `poll_delivery`.
+#[test]
+fn application_data_is_delivered() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(2.0), &mut no_drop());
+    p.nodes[0].handle_command(p.now, Command::Send { dst: NodeId(1), payload: b"hello mesh" }).expect("routed");
+    p.drain(0, &mut no_drop());
+    p.run_until(secs(2.1), &mut no_drop());
+    let mut buf = Vec::new();
+    assert_eq!(p.nodes[1].poll_delivery(&mut buf), Some(NodeId(0)));
+    assert_eq!(buf, b"hello mesh");
+    let too_big = vec![0u8; 2000];
+    assert!(p.nodes[0].handle_command(p.now, Command::Send { dst: NodeId(1), payload: &too_big }).is_err());
+}
+
+/// The contract: time never runs backwards inside a node, and after handling a timeout
+/// the next timeout is in the future (a driver that waits for it makes progress).
+#[test]
+fn timeouts_always_move_forward() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    let mut now = Instant::ZERO;
+    for _ in 0..2000 {
+        let t = p.nodes[0].poll_timeout();
+        assert!(t >= now, "timeout {t} went back from {now}");
+        now = t;
+        p.nodes[0].handle_timeout(now);
+        p.drain(0, &mut no_drop());
+        assert!(p.nodes[0].poll_timeout() > now, "a handled timeout must not be due again at {now}");
+    }
+    // A clock that steps back is held still, not followed.
+    p.nodes[0].handle_timeout(Instant::ZERO);
+    assert!(p.nodes[0].poll_timeout() > now);
+}
+
+#[test]
+fn invalid_configuration_is_refused() {
+    let cfg = ProtocolConfig { hello_interval: Duration::ZERO, ..ProtocolConfig::default() };
+    let err = Node::new(NodeId(1), cfg, [0; 32], Instant::ZERO).expect_err("refused");
+    assert!(err.to_string().contains("hello_interval"), "{err}");
+}

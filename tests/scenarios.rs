@@ -1,0 +1,48 @@
+//! Every shipped scenario runs and meets its own assertions, on short settings: its first
+//! seed only. (`x0 run` runs all its seeds; the assertions must hold there too.)
+
+mod common;
+
+fn check(name: &str) {
+    let scenario = common::load(&common::scenario_path(name));
+    let finished = common::run(&scenario, &[scenario.seed], 1);
+    common::assert_passes(&finished);
+    let s = &finished.report.summary;
+    assert_eq!(s.loops, 0, "{name}: routing loops are never acceptable");
+    assert!(s.faults > 0, "{name}: a chaos scenario that injected nothing");
+    for seed in &finished.report.seed_runs {
+        assert_eq!(seed.timer_spins, 0, "{name}: a node asked to be woken for an instant already handled");
+    }
+}
+
+macro_rules! scenario_tests {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        $(#[test] fn $test() { check($file) })*
+
+        /// Every YAML file in scenarios/ has a test above: a new scenario cannot ship untested.
+        #[test]
+        fn every_scenario_file_is_tested() {
+            let tested = [$($file),*];
+            let dir = common::repo().join("scenarios");
+            for entry in std::fs::read_dir(&dir).expect("scenarios/ exists") {
+                let path = entry.expect("readable").path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                    assert!(tested.contains(&stem.as_str()), "scenarios/{stem}.yaml has no test in tests/scenarios.rs");
+                }
+            }
+        }
+    };
+}
+
+scenario_tests! {
+    node_crash => "node-crash",
+    link_flap => "link-flap",
+    partition_heal => "partition-heal",
+    cascading_failures => "cascading-failures",
+    gray_degrade => "gray-degrade",
+    process_faults => "process-faults",
+    mesh_1000 => "mesh-1000",
+    zoo_cogentco => "zoo-cogentco",
+    freifunk_bielefeld => "freifunk-bielefeld",
+}

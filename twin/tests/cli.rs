@@ -1,0 +1,111 @@
+//! The `x0` binary as a user meets it: exit codes, output files, JSON field names, errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn x0(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_x0")).args(args).current_dir(dir).output().expect("x0 runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("x0-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+const SMALL: &str = "
+name: small
+seeds: 2
+duration: 12s
+warmup: 3s
+topology:
+  grid: { rows: 4, cols: 4 }
+faults:
+  - at: 5s
+    duration: 2s
+    crash: { highest_degree: 1 }
+assertions:
+  - mttd.p99 < 300ms
+  - loops == 0
+";
+
+#[test]
+fn run_writes_every_result_file_and_prints_the_fingerprint_last() {
+    let dir = scratch("run");
+    std::fs::write(dir.join("small.yaml"), SMALL).unwrap();
+    let out = x0(&["run", "small.yaml", "--out", "res"], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let last = stdout.lines().last().expect("output");
+    assert!(last.starts_with("fingerprint: ") && last.len() == "fingerprint: ".len() + 32, "{last}");
+    for f in ["faults.parquet", "faults.csv", "summary.parquet", "summary.csv", "mttr.png", "run.json"] {
+        let meta = std::fs::metadata(dir.join("res").join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert!(meta.len() > 0, "{f} is empty");
+    }
+    let faults = std::fs::read_to_string(dir.join("res/faults.csv")).unwrap();
+    assert_eq!(faults.lines().count(), 1 + 2, "a header and one row per fault per seed");
+    let summary = std::fs::read_to_string(dir.join("res/summary.csv")).unwrap();
+    assert!(summary.starts_with("metric,count,mean,p50,p95,p99,max"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_reports_the_stable_field_names() {
+    let dir = scratch("json");
+    std::fs::write(dir.join("small.yaml"), SMALL).unwrap();
+    let out = x0(&["run", "small.yaml", "--json", "--seeds", "1", "--out", "res"], &dir);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    for field in ["nodes", "events", "sim_seconds", "wall_seconds", "peak_rss_bytes", "fingerprint", "summary", "assertions"] {
+        assert!(v.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(v["nodes"], 16);
+    assert_eq!(v["seeds"].as_array().map(Vec::len), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failed_assertion_exits_1_and_says_which() {
+    let dir = scratch("fail");
+    std::fs::write(dir.join("strict.yaml"), SMALL.replace("mttd.p99 < 300ms", "mttd.p99 < 1ms")).unwrap();
+    let out = x0(&["run", "strict.yaml", "--out", "res"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("mttd.p99 < 1ms") && stdout.contains("FAIL") && stdout.contains("1 assertion failed"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_exits_2_with_the_position() {
+    let dir = scratch("bad");
+    std::fs::write(dir.join("typo.yaml"), SMALL.replace("warmup: 3s", "warmupp: 3s")).unwrap();
+    for args in [&["run", "typo.yaml"][..], &["validate", "typo.yaml"][..]] {
+        let out = x0(args, &dir);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("typo.yaml:5:1") && stderr.contains("unknown field `warmupp`"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = x0(&["validate", "missing.yaml"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml: cannot read the scenario"));
+    let out = x0(&["run", "--threads", "0", "typo.yaml"], &dir);
+    assert_eq!(out.status.code(), Some(2), "bad flags are errors too");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_and_topo() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = x0(&["validate", "scenarios/mesh-1000.yaml"], &repo);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: mesh-1000"));
+    let out = x0(&["topo", "grid:3x4", "--dot"], &repo);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && dot.starts_with("graph topology {") && dot.matches(" -- ").count() == 17, "{dot}");
+    let out = x0(&["topo", "topologies/Abilene.graphml"], &repo);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nodes 11, links 14"));
+    let out = x0(&["topo", "grid:3"], &repo);
+    assert_eq!(out.status.code(), Some(2));
+}
