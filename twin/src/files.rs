@@ -10,6 +10,13 @@ use std::time::Duration;
 use x0_sim::RunResult;
 use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, Stats};
 
+/// A column named `$name` with `$f` applied to every row.
+macro_rules! column {
+    ($rows:ident, $name:literal, $f:expr) => {
+        Column::new($name.into(), $rows.iter().map($f).collect::<Vec<_>>())
+    };
+}
+
 fn ms(d: Option<Duration>) -> Option<f64> {
     d.map(|d| d.as_secs_f64() * 1e3)
 }
@@ -25,32 +32,27 @@ fn targets(f: &FaultRecord) -> String {
 pub fn faults_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
     let rows: Vec<(u64, &FaultRecord, &FaultOutcome)> =
         runs.iter().flat_map(|(r, _)| r.faults.iter().map(move |(f, o)| (r.seed, f, o))).collect();
-    macro_rules! column {
-        ($name:literal, $f:expr) => {
-            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
-        };
-    }
     DataFrame::new(
         rows.len(),
         vec![
-            column!("seed", |r| r.0),
-            column!("fault", |r| r.1.name.clone()),
-            column!("kind", |r| r.1.kind.to_string()),
-            column!("spec", |r| r.1.spec),
-            column!("instance", |r| r.1.instance),
-            column!("targets", |r| targets(r.1)),
-            column!("t_inject_ms", |r| r.1.t_inject.as_secs_f64() * 1e3),
-            column!("t_heal_ms", |r| r.1.t_heal.map(|t| t.as_secs_f64() * 1e3)),
-            column!("mttd_ms", |r| ms(r.2.mttd(r.1))),
-            column!("mttr_ms", |r| ms(r.2.mttr(r.1))),
-            column!("steady_ms", |r| ms(r.2.steady(r.1))),
-            column!("disrupted_pairs", |r| r.2.disrupted_pairs),
-            column!("unrecovered_pairs", |r| r.2.unrecovered_pairs),
-            column!("probes_sent", |r| r.2.probes_sent),
-            column!("probes_lost", |r| r.2.probes_lost),
-            column!("probe_loss", |r| (r.2.probes_sent > 0)
+            column!(rows, "seed", |r| r.0),
+            column!(rows, "fault", |r| r.1.name.clone()),
+            column!(rows, "kind", |r| r.1.kind.to_string()),
+            column!(rows, "spec", |r| r.1.spec),
+            column!(rows, "instance", |r| r.1.instance),
+            column!(rows, "targets", |r| targets(r.1)),
+            column!(rows, "t_inject_ms", |r| r.1.t_inject.as_secs_f64() * 1e3),
+            column!(rows, "t_heal_ms", |r| r.1.t_heal.map(|t| t.as_secs_f64() * 1e3)),
+            column!(rows, "mttd_ms", |r| ms(r.2.mttd(r.1))),
+            column!(rows, "mttr_ms", |r| ms(r.2.mttr(r.1))),
+            column!(rows, "steady_ms", |r| ms(r.2.steady(r.1))),
+            column!(rows, "disrupted_pairs", |r| r.2.disrupted_pairs),
+            column!(rows, "unrecovered_pairs", |r| r.2.unrecovered_pairs),
+            column!(rows, "probes_sent", |r| r.2.probes_sent),
+            column!(rows, "probes_lost", |r| r.2.probes_lost),
+            column!(rows, "probe_loss", |r| (r.2.probes_sent > 0)
                 .then(|| f64::from(r.2.probes_lost) / f64::from(r.2.probes_sent))),
-            column!("false_positives", |r| r.2.false_positives),
+            column!(rows, "false_positives", |r| r.2.false_positives),
         ],
     )
 }
@@ -159,24 +161,19 @@ pub fn events_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
             rows.push(row);
         }
     }
-    macro_rules! column {
-        ($name:literal, $f:expr) => {
-            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
-        };
-    }
     DataFrame::new(
         rows.len(),
         vec![
-            column!("seed", |r| r.seed),
-            column!("t_ms", |r| r.t_ms),
-            column!("node", |r| r.node),
-            column!("event", |r| r.event.to_string()),
-            column!("detail", |r| r.detail.to_string()),
-            column!("peer", |r| r.peer),
-            column!("dest", |r| r.dest),
-            column!("next_hop", |r| r.next_hop),
-            column!("previous", |r| r.previous),
-            column!("metric", |r| r.metric),
+            column!(rows, "seed", |r| r.seed),
+            column!(rows, "t_ms", |r| r.t_ms),
+            column!(rows, "node", |r| r.node),
+            column!(rows, "event", |r| r.event.to_string()),
+            column!(rows, "detail", |r| r.detail.to_string()),
+            column!(rows, "peer", |r| r.peer),
+            column!(rows, "dest", |r| r.dest),
+            column!(rows, "next_hop", |r| r.next_hop),
+            column!(rows, "previous", |r| r.previous),
+            column!(rows, "metric", |r| r.metric),
         ],
     )
 }
@@ -187,21 +184,16 @@ pub fn probes_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
         .iter()
         .flat_map(|(r, _)| r.trace.probes.iter().map(move |p| (r.seed, p, r.trace.pairs[p.pair as usize])))
         .collect();
-    macro_rules! column {
-        ($name:literal, $f:expr) => {
-            Column::new($name.into(), rows.iter().map($f).collect::<Vec<_>>())
-        };
-    }
     DataFrame::new(
         rows.len(),
         vec![
-            column!("seed", |r| r.0),
-            column!("sent_ms", |r| r.1.sent.as_secs_f64() * 1e3),
-            column!("pair", |r| r.1.pair),
-            column!("src", |r| r.2.0.0),
-            column!("dst", |r| r.2.1.0),
-            column!("judged", |r| r.1.path),
-            column!("ok", |r| r.1.ok),
+            column!(rows, "seed", |r| r.0),
+            column!(rows, "sent_ms", |r| r.1.sent.as_secs_f64() * 1e3),
+            column!(rows, "pair", |r| r.1.pair),
+            column!(rows, "src", |r| r.2.0.0),
+            column!(rows, "dst", |r| r.2.1.0),
+            column!(rows, "judged", |r| r.1.path),
+            column!(rows, "ok", |r| r.1.ok),
         ],
     )
 }
