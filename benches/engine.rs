@@ -105,5 +105,14 @@ fn sim_grid(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, wire_decode, node_hello, sim_grid);
+fn phold(c: &mut Criterion) {
+    let p = x0_sim::phold::Phold { events: 2_000_000, ..x0_sim::phold::Phold::default() };
+    let mut group = c.benchmark_group("phold 1024 LPs x 16, 2M events");
+    group.sample_size(10);
+    group.bench_function("engine", |b| b.iter(|| x0_sim::phold::run_engine(&p).checksum));
+    group.bench_function("raw BinaryHeap", |b| b.iter(|| x0_sim::phold::run_heap_baseline(&p).checksum));
+    group.finish();
+}
+
+criterion_group!(benches, wire_decode, node_hello, sim_grid, phold);
 criterion_main!(benches);

@@ -10,8 +10,8 @@ use crate::topology::Topology;
 use petgraph::visit::EdgeRef;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use crate::queue::EventQueue;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
 use thiserror::Error;
@@ -48,31 +48,6 @@ enum Ev {
     Probe { pair: u32 },
     LoopCheck,
     StretchCheck,
-}
-
-#[derive(Copy, Clone, Debug)]
-struct Scheduled {
-    t: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.t, self.seq) == (other.t, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so the max-heap pops the earliest (time, sequence) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.t, other.seq).cmp(&(self.t, self.seq))
-    }
 }
 
 /// Frame buffers recycled between transmissions: no allocation per packet once warm.
@@ -250,8 +225,7 @@ pub struct Simulation<'a> {
     now: u64,
     end: u64,
     warmup: u64,
-    queue: BinaryHeap<Scheduled>,
-    seq: u64,
+    queue: EventQueue<Ev>,
     nodes: Vec<SimNode>,
     links: Vec<Link>,
     pool: Pool,
@@ -323,8 +297,7 @@ impl<'a> Simulation<'a> {
             now: 0,
             end: ns(scenario.duration),
             warmup: ns(scenario.warmup),
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: EventQueue::default(),
             nodes,
             links,
             pool: Pool::default(),
@@ -356,8 +329,7 @@ impl<'a> Simulation<'a> {
     }
 
     fn push(&mut self, t: u64, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Scheduled { t, seq: self.seq, ev });
+        self.queue.push(t, ev);
     }
 
     fn schedule_workload(&mut self) {
@@ -580,19 +552,19 @@ impl<'a> Simulation<'a> {
 
     /// Runs to the end of the scenario and evaluates every fault.
     pub fn run(mut self, progress: Option<&AtomicU64>) -> RunResult {
-        while let Some(s) = self.queue.pop() {
-            if s.t > self.end {
+        while let Some((t, ev)) = self.queue.pop() {
+            if t > self.end {
                 break;
             }
-            debug_assert!(s.t >= self.now, "event queue went back in time");
-            self.now = s.t;
+            debug_assert!(t >= self.now, "event queue went back in time");
+            self.now = t;
             self.stats.events += 1;
             if let Some(p) = progress
                 && self.stats.events.is_multiple_of(PROGRESS_EVERY)
             {
                 p.store(self.now, AtomicOrdering::Relaxed);
             }
-            match s.ev {
+            match ev {
                 Ev::Deliver { to, iface, link, pkt } => self.deliver(to, iface, link, pkt),
                 Ev::Timer { node, generation } => self.timer(node, generation),
                 Ev::Inject { instance } => self.inject(instance),

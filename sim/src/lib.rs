@@ -6,6 +6,8 @@ pub mod checkers;
 pub mod engine;
 pub mod faults;
 pub mod net;
+pub mod phold;
+pub mod queue;
 pub mod seed;
 pub mod topology;
 

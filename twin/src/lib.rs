@@ -2,6 +2,7 @@
 //! and from the later digital twin. It sits at the top of the dependency graph (core ←
 //! sim, live ← twin) and is the only crate that touches files, terminals and wall time.
 
+pub mod bench;
 pub mod files;
 pub mod out;
 pub mod plot;

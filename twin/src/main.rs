@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use x0_twin::out::outln;
-use x0_twin::{run, topo};
+use x0_twin::{bench, run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +25,9 @@ enum Command {
     },
     /// Build or load a topology and describe it, or export it as Graphviz DOT.
     Topo(topo::TopoArgs),
+    /// Benchmarks of the engine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(bench::BenchCommand::Phold(args)) => bench::phold(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

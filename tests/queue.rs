@@ -1,0 +1,48 @@
+//! The event queue pops in (time, scheduling order), exactly like a reference sort, and
+//! PHOLD does the same work on it as on a std BinaryHeap.
+
+use proptest::prelude::*;
+use x0_sim::phold::{self, Phold};
+use x0_sim::queue::EventQueue;
+
+proptest! {
+    /// Interleaved pushes and pops, times never before the last pop (a simulator's
+    /// pattern), many ties: the order is by time, then by push order.
+    #[test]
+    fn pops_in_time_then_fifo_order(ops in prop::collection::vec((any::<bool>(), 0u64..50, any::<bool>()), 1..2000)) {
+        let mut q = EventQueue::default();
+        let mut reference: Vec<(u64, u64)> = Vec::new(); // (time, seq)
+        let (mut now, mut seq) = (0u64, 0u64);
+        for (push, dt, big) in ops {
+            if push || q.is_empty() {
+                let t = now + if big { dt << 30 } else { dt };
+                q.push(t, seq);
+                reference.push((t, seq));
+                seq += 1;
+            } else {
+                reference.sort_unstable();
+                let want = reference.remove(0);
+                let (t, got) = q.pop().expect("not empty");
+                prop_assert_eq!((t, got), want);
+                now = t;
+            }
+            prop_assert_eq!(q.len(), reference.len());
+        }
+        reference.sort_unstable();
+        for want in reference {
+            prop_assert_eq!(q.pop(), Some(want));
+        }
+        prop_assert_eq!(q.pop(), None);
+    }
+}
+
+#[test]
+fn phold_engine_and_baseline_do_the_same_work() {
+    for (lps, per_lp, remote) in [(1, 1, 0.0), (64, 4, 0.5), (1000, 2, 0.1)] {
+        let p = Phold { lps, events_per_lp: per_lp, remote, lookahead: 0.1, events: 200_000, seed: 9 };
+        let engine = phold::run_engine(&p);
+        assert_eq!(engine.events, 200_000);
+        assert_eq!(engine, phold::run_heap_baseline(&p), "{p:?}");
+        assert_eq!(engine, phold::run_engine(&p), "deterministic");
+    }
+}
