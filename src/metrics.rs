@@ -22,7 +22,7 @@ use crate::ids::NodeId;
 use crate::node::{Event, Incident, NeighbourState};
 use crate::scenario::{Assertion, Metric, Stat, SteadyState};
 use crate::time::Instant;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What is really true of the network, as the driver knows it (the simulator from its own
@@ -403,7 +403,7 @@ pub fn steady_since(from: Instant, obs: &Observations<'_>) -> Option<Instant> {
 }
 
 /// Count, mean and nearest-rank percentiles of a sample.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub count: u64,
     pub mean: f64,
@@ -446,7 +446,7 @@ impl Stats {
 }
 
 /// Run-wide measurements of one seed, besides per-fault outcomes.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunCounters {
     pub nodes: u64,
     pub loops: u64,
@@ -461,7 +461,7 @@ pub struct RunCounters {
 }
 
 /// Aggregates over every fault of every seed: what tables, files and assertions report.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Failures injected (clock faults are not failures; see `FaultKind::is_failure`).
     pub faults: u64,
@@ -561,7 +561,7 @@ impl Summary {
 
 /// The outcome of one assertion. `actual` is `None` when the metric had no sample, which
 /// fails the assertion: a claim about nothing is not evidence.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AssertionResult {
     pub assertion: String,
     pub actual: Option<f64>,

@@ -1,14 +1,14 @@
 //! Result files: one row per fault per seed, one row per metric, and the run report.
 //! Parquet for notebooks and merging, CSV for everything else.
 
-use crate::report::RunReport;
+use crate::report::{FaultRow, RunReport};
 use anyhow::Context;
 use polars::prelude::*;
 use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 use x0_sim::RunResult;
-use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, Stats};
+use x0tta6bl4::metrics::Stats;
 
 /// A column named `$name` with `$f` applied to every row.
 macro_rules! column {
@@ -17,44 +17,97 @@ macro_rules! column {
     };
 }
 
-fn ms(d: Option<Duration>) -> Option<f64> {
-    d.map(|d| d.as_secs_f64() * 1e3)
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
 }
 
-/// What a fault hit, as text: node ids, or links as `a-b`.
-fn targets(f: &FaultRecord) -> String {
-    let nodes = f.nodes.iter().map(|n| n.0.to_string());
-    let links = f.links.iter().map(|(a, b)| format!("{}-{}", a.0, b.0));
-    nodes.chain(links).collect::<Vec<_>>().join(" ")
+/// Back from the milliseconds the files hold to nanoseconds: exact below 2^53 ns (104 days).
+fn ns(ms: f64) -> u64 {
+    (ms * 1e6).round() as u64
 }
 
 /// One row per fault injection per seed.
-pub fn faults_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
-    let rows: Vec<(u64, &FaultRecord, &FaultOutcome)> =
-        runs.iter().flat_map(|(r, _)| r.faults.iter().map(move |(f, o)| (r.seed, f, o))).collect();
+pub fn faults_frame(rows: &[FaultRow]) -> PolarsResult<DataFrame> {
     DataFrame::new(
         rows.len(),
         vec![
-            column!(rows, "seed", |r| r.0),
-            column!(rows, "fault", |r| r.1.name.clone()),
-            column!(rows, "kind", |r| r.1.kind.to_string()),
-            column!(rows, "spec", |r| r.1.spec),
-            column!(rows, "instance", |r| r.1.instance),
-            column!(rows, "targets", |r| targets(r.1)),
-            column!(rows, "t_inject_ms", |r| r.1.t_inject.as_secs_f64() * 1e3),
-            column!(rows, "t_heal_ms", |r| r.1.t_heal.map(|t| t.as_secs_f64() * 1e3)),
-            column!(rows, "mttd_ms", |r| ms(r.2.mttd(r.1))),
-            column!(rows, "mttr_ms", |r| ms(r.2.mttr(r.1))),
-            column!(rows, "steady_ms", |r| ms(r.2.steady(r.1))),
-            column!(rows, "disrupted_pairs", |r| r.2.disrupted_pairs),
-            column!(rows, "unrecovered_pairs", |r| r.2.unrecovered_pairs),
-            column!(rows, "probes_sent", |r| r.2.probes_sent),
-            column!(rows, "probes_lost", |r| r.2.probes_lost),
-            column!(rows, "probe_loss", |r| (r.2.probes_sent > 0)
-                .then(|| f64::from(r.2.probes_lost) / f64::from(r.2.probes_sent))),
-            column!(rows, "false_positives", |r| r.2.false_positives),
+            column!(rows, "seed", |r| r.seed),
+            column!(rows, "fault", |r| r.name.clone()),
+            column!(rows, "kind", |r| r.kind.clone()),
+            column!(rows, "spec", |r| r.spec),
+            column!(rows, "instance", |r| r.instance),
+            column!(rows, "targets", |r| r.targets.clone()),
+            column!(rows, "failure", |r| r.failure),
+            column!(rows, "node_fault", |r| r.node_fault),
+            column!(rows, "t_inject_ms", |r| ms(r.t_inject_ns)),
+            column!(rows, "t_heal_ms", |r| r.t_heal_ns.map(ms)),
+            column!(rows, "mttd_ms", FaultRow::mttd_ms),
+            column!(rows, "mttr_ms", FaultRow::mttr_ms),
+            column!(rows, "steady_ms", FaultRow::steady_ms),
+            column!(rows, "disrupted_pairs", |r| r.disrupted_pairs),
+            column!(rows, "unrecovered_pairs", |r| r.unrecovered_pairs),
+            column!(rows, "probes_sent", |r| r.probes_sent),
+            column!(rows, "probes_lost", |r| r.probes_lost),
+            column!(rows, "probe_loss", |r| (r.probes_sent > 0)
+                .then(|| f64::from(r.probes_lost) / f64::from(r.probes_sent))),
+            column!(rows, "false_positives", |r| r.false_positives),
         ],
     )
+}
+
+/// Reads a faults.parquet that `x0 run` wrote back into rows.
+pub fn read_faults(path: &Path) -> anyhow::Result<Vec<FaultRow>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Every polars error names the file, so a user merging many shards knows which one is bad.
+    let bad = |e: PolarsError| anyhow::anyhow!("{}: {e} (was it written by `x0 run`?)", path.display());
+    let df = ParquetReader::new(file).finish().map_err(bad)?;
+    let col = |name: &str| df.column(name).map_err(bad);
+    let u64s = |name: &str| -> anyhow::Result<Vec<Option<u64>>> { Ok(col(name)?.u64().map_err(bad)?.iter().collect()) };
+    let u32s = |name: &str| -> anyhow::Result<Vec<Option<u32>>> { Ok(col(name)?.u32().map_err(bad)?.iter().collect()) };
+    let f64s = |name: &str| -> anyhow::Result<Vec<Option<f64>>> { Ok(col(name)?.f64().map_err(bad)?.iter().collect()) };
+    let strs = |name: &str| -> anyhow::Result<Vec<String>> {
+        Ok(col(name)?.str().map_err(bad)?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
+    };
+    let bools = |name: &str| -> anyhow::Result<Vec<Option<bool>>> { Ok(col(name)?.bool().map_err(bad)?.iter().collect()) };
+    let (seed, fault, kind, spec, instance, targets) =
+        (u64s("seed")?, strs("fault")?, strs("kind")?, u32s("spec")?, u32s("instance")?, strs("targets")?);
+    let (failure, node_fault) = (bools("failure")?, bools("node_fault")?);
+    let (inject, heal, mttd, mttr, steady) =
+        (f64s("t_inject_ms")?, f64s("t_heal_ms")?, f64s("mttd_ms")?, f64s("mttr_ms")?, f64s("steady_ms")?);
+    let (disrupted, unrecovered, sent, lost, fp) = (
+        u32s("disrupted_pairs")?,
+        u32s("unrecovered_pairs")?,
+        u32s("probes_sent")?,
+        u32s("probes_lost")?,
+        u32s("false_positives")?,
+    );
+    let missing = || anyhow::anyhow!("{}: a required value is null", path.display());
+    (0..df.height())
+        .map(|i| {
+            let t_inject_ns = ns(inject[i].ok_or_else(missing)?);
+            let after = |d: Option<f64>| d.map(|d| t_inject_ns + ns(d));
+            Ok(FaultRow {
+                seed: seed[i].ok_or_else(missing)?,
+                name: fault[i].clone(),
+                kind: kind[i].clone(),
+                spec: spec[i].ok_or_else(missing)?,
+                instance: instance[i].ok_or_else(missing)?,
+                targets: targets[i].clone(),
+                failure: failure[i].ok_or_else(missing)?,
+                node_fault: node_fault[i].ok_or_else(missing)?,
+                t_inject_ns,
+                t_heal_ns: heal[i].map(ns),
+                t_detect_ns: after(mttd[i]),
+                t_reroute_ns: after(mttr[i]),
+                t_steady_ns: after(steady[i]),
+                disrupted_pairs: disrupted[i].ok_or_else(missing)?,
+                unrecovered_pairs: unrecovered[i].ok_or_else(missing)?,
+                probes_sent: sent[i].ok_or_else(missing)?,
+                probes_lost: lost[i].ok_or_else(missing)?,
+                false_positives: fp[i].ok_or_else(missing)?,
+            })
+        })
+        .collect()
 }
 
 /// One row per metric, in milliseconds.
@@ -90,8 +143,8 @@ fn write_pair(dir: &Path, stem: &str, df: &mut DataFrame) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub fn write_all(dir: &Path, runs: &[(RunResult, Duration)], report: &RunReport) -> anyhow::Result<()> {
-    write_pair(dir, "faults", &mut faults_frame(runs)?)?;
+pub fn write_all(dir: &Path, rows: &[FaultRow], report: &RunReport) -> anyhow::Result<()> {
+    write_pair(dir, "faults", &mut faults_frame(rows)?)?;
     write_pair(dir, "summary", &mut summary_frame(report)?)?;
     let json = dir.join("run.json");
     std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n").with_context(|| format!("writing {}", json.display()))?;

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use x0_twin::out::outln;
-use x0_twin::{bench, run, topo};
+use x0_twin::{bench, merge, run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +25,8 @@ enum Command {
     },
     /// Build or load a topology and describe it, or export it as Graphviz DOT.
     Topo(topo::TopoArgs),
+    /// Merge the result directories of a sharded sweep (`x0 run --shard I/N`).
+    Merge(merge::MergeArgs),
     /// Benchmarks of the engine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Merge(args) => merge::merge(&args),
         Command::Bench(bench::BenchCommand::Phold(args)) => bench::phold(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {

@@ -5,8 +5,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::path::Path;
 use std::sync::Once;
-use std::time::Duration;
-use x0_sim::RunResult;
+use crate::report::FaultRow;
 
 /// Bundled so plots render identically on any machine, with no fontconfig.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -33,17 +32,16 @@ fn cdf(mut v: Vec<f64>) -> Vec<(f64, f64)> {
     pts
 }
 
-pub fn mttr_cdf(path: &Path, runs: &[(RunResult, Duration)], title: &str) -> anyhow::Result<()> {
+pub fn mttr_cdf(path: &Path, rows: &[FaultRow], title: &str) -> anyhow::Result<()> {
     register()?;
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let faults = || runs.iter().flat_map(|(r, _)| r.faults.iter());
-    let mttd: Vec<f64> = faults().filter_map(|(f, o)| o.mttd(f)).map(ms).collect();
-    let mttr: Vec<f64> = faults().filter_map(|(f, o)| o.mttr(f)).map(ms).collect();
+    let failures = || rows.iter().filter(|r| r.failure);
+    let mttd: Vec<f64> = failures().filter_map(FaultRow::mttd_ms).collect();
+    let mttr: Vec<f64> = failures().filter_map(FaultRow::mttr_ms).collect();
     let x_max = mttd.iter().chain(&mttr).copied().fold(100.0_f64, f64::max) * 1.08;
     let draw = || -> Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
         root.fill(&WHITE)?;
-        let caption = format!("{title}: time to detect and to repair ({} faults)", faults().count());
+        let caption = format!("{title}: time to detect and to repair ({} faults)", failures().count());
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 22))
             .margin(16)

@@ -3,15 +3,16 @@
 
 use crate::out::outln;
 use comfy_table::{Cell, Color, Table, presets::UTF8_FULL_CONDENSED};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 use x0_sim::{LoopSample, RunResult};
-use x0tta6bl4::metrics::{AssertionResult, Stats, Summary};
+use x0tta6bl4::metrics::{AssertionResult, FaultOutcome, FaultRecord, RunCounters, Stats, Summary};
+use x0tta6bl4::time::Instant;
 use x0tta6bl4::scenario::Scenario;
 use x0tta6bl4::trace::{Digest, Fingerprint};
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioInfo {
     pub name: String,
     pub path: String,
@@ -20,7 +21,7 @@ pub struct ScenarioInfo {
     pub source: String,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeedInfo {
     pub seed: u64,
     pub fingerprint: String,
@@ -30,9 +31,12 @@ pub struct SeedInfo {
     /// Probe success between warmup and the first fault.
     pub baseline_success: Option<f64>,
     pub timer_spins: u64,
+    /// Run-wide counters (loops, false positives, probes, overhead, stretch samples):
+    /// with faults.parquet, all `x0 merge` needs to recompute the summary.
+    pub counters: RunCounters,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoopInfo {
     pub seed: u64,
     pub at_ms: f64,
@@ -40,11 +44,13 @@ pub struct LoopInfo {
     pub cycle: Vec<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub scenario: ScenarioInfo,
-    pub commit: &'static str,
+    pub commit: String,
     pub seeds: Vec<u64>,
+    /// `i/N` when this run was one shard of a sweep.
+    pub shard: Option<String>,
     pub threads: usize,
     /// Hash of all seeds' event traces, in seed order.
     pub fingerprint: String,
@@ -65,6 +71,103 @@ pub struct RunReport {
     pub warnings: Vec<String>,
 }
 
+/// One injection of one fault in one seed: a row of faults.parquet. Times are integer
+/// nanoseconds here; the files hold milliseconds, from which these round-trip exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultRow {
+    pub seed: u64,
+    pub name: String,
+    pub kind: String,
+    pub spec: u32,
+    pub instance: u32,
+    /// Node ids, or links as `a-b`, space-separated.
+    pub targets: String,
+    /// Counted in the aggregates (see `FaultKind::is_failure`).
+    pub failure: bool,
+    pub node_fault: bool,
+    pub t_inject_ns: u64,
+    pub t_heal_ns: Option<u64>,
+    pub t_detect_ns: Option<u64>,
+    pub t_reroute_ns: Option<u64>,
+    pub t_steady_ns: Option<u64>,
+    pub disrupted_pairs: u32,
+    pub unrecovered_pairs: u32,
+    pub probes_sent: u32,
+    pub probes_lost: u32,
+    pub false_positives: u32,
+}
+
+impl FaultRow {
+    pub fn from_run(seed: u64, f: &FaultRecord, o: &FaultOutcome) -> Self {
+        let nodes = f.nodes.iter().map(|n| n.0.to_string());
+        let links = f.links.iter().map(|(a, b)| format!("{}-{}", a.0, b.0));
+        FaultRow {
+            seed,
+            name: f.name.clone(),
+            kind: f.kind.to_string(),
+            spec: f.spec,
+            instance: f.instance,
+            targets: nodes.chain(links).collect::<Vec<_>>().join(" "),
+            failure: f.failure,
+            node_fault: f.node_fault,
+            t_inject_ns: f.t_inject.as_nanos(),
+            t_heal_ns: f.t_heal.map(Instant::as_nanos),
+            t_detect_ns: o.t_detect.map(Instant::as_nanos),
+            t_reroute_ns: o.t_reroute.map(Instant::as_nanos),
+            t_steady_ns: o.t_steady.map(Instant::as_nanos),
+            disrupted_pairs: o.disrupted_pairs,
+            unrecovered_pairs: o.unrecovered_pairs,
+            probes_sent: o.probes_sent,
+            probes_lost: o.probes_lost,
+            false_positives: o.false_positives,
+        }
+    }
+
+    /// The record and outcome the metric definitions aggregate (targets are not needed).
+    pub fn to_metrics(&self) -> (FaultRecord, FaultOutcome) {
+        let at = Instant::from_nanos;
+        let record = FaultRecord {
+            spec: self.spec,
+            instance: self.instance,
+            name: self.name.clone(),
+            kind: "",
+            node_fault: self.node_fault,
+            failure: self.failure,
+            t_inject: at(self.t_inject_ns),
+            t_heal: self.t_heal_ns.map(at),
+            nodes: Vec::new(),
+            links: Vec::new(),
+        };
+        let outcome = FaultOutcome {
+            t_detect: self.t_detect_ns.map(at),
+            t_reroute: self.t_reroute_ns.map(at),
+            t_steady: self.t_steady_ns.map(at),
+            disrupted_pairs: self.disrupted_pairs,
+            unrecovered_pairs: self.unrecovered_pairs,
+            probes_sent: self.probes_sent,
+            probes_lost: self.probes_lost,
+            false_positives: self.false_positives,
+        };
+        (record, outcome)
+    }
+
+    fn since_inject_ms(&self, t: Option<u64>) -> Option<f64> {
+        t.map(|t| t.saturating_sub(self.t_inject_ns) as f64 / 1e6)
+    }
+
+    pub fn mttd_ms(&self) -> Option<f64> {
+        self.since_inject_ms(self.t_detect_ns)
+    }
+
+    pub fn mttr_ms(&self) -> Option<f64> {
+        self.since_inject_ms(self.t_reroute_ns)
+    }
+
+    pub fn steady_ms(&self) -> Option<f64> {
+        self.since_inject_ms(self.t_steady_ns)
+    }
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`).
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -73,24 +176,24 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// What a report is made of, from a run or from merged shards.
+pub struct Parts {
+    pub seed_runs: Vec<SeedInfo>,
+    pub rows: Vec<FaultRow>,
+    pub loop_examples: Vec<LoopInfo>,
+    pub nodes: u32,
+    pub links: usize,
+    pub sim_seconds: f64,
+    pub threads: usize,
+    pub wall: Duration,
+    pub shard: Option<String>,
+    pub commit: String,
+}
+
 impl RunReport {
     pub fn new(scenario: &Scenario, runs: &[(RunResult, Duration)], threads: usize, wall: Duration) -> Self {
-        let per_seed: Vec<_> = runs.iter().map(|(r, _)| (r.faults.as_slice(), &r.counters)).collect();
-        let summary = Summary::of(&per_seed);
-        let assertions: Vec<AssertionResult> = scenario.assertions.iter().map(|a| summary.check(a)).collect();
-        let digests: Vec<Digest> = runs.iter().map(|(r, _)| r.fingerprint).collect();
         let first = runs.first().map(|(r, _)| r);
-        RunReport {
-            scenario: ScenarioInfo {
-                name: scenario.name.clone(),
-                path: scenario.origin.name.clone(),
-                description: scenario.description.clone(),
-                source: scenario.origin.text.clone(),
-            },
-            commit: env!("X0_COMMIT"),
-            seeds: runs.iter().map(|(r, _)| r.seed).collect(),
-            threads,
-            fingerprint: Fingerprint::combine(&digests).to_string(),
+        let parts = Parts {
             seed_runs: runs
                 .iter()
                 .map(|(r, w)| SeedInfo {
@@ -101,28 +204,10 @@ impl RunReport {
                     wall_seconds: w.as_secs_f64(),
                     baseline_success: r.baseline_success,
                     timer_spins: r.engine.timer_spins,
+                    counters: r.counters.clone(),
                 })
                 .collect(),
-            nodes: first.map_or(0, |r| r.nodes),
-            links: first.map_or(0, |r| r.links),
-            events: runs.iter().map(|(r, _)| r.engine.events).sum(),
-            sim_seconds: runs.iter().map(|(r, _)| r.sim_seconds).sum(),
-            wall_seconds: wall.as_secs_f64(),
-            peak_rss_bytes: peak_rss_bytes(),
-            passed: assertions.iter().all(|a| a.passed),
-            assertions,
-            summary,
-            warnings: runs
-                .iter()
-                .flat_map(|(r, _)| r.faults.iter().map(move |(f, _)| (r.seed, f)))
-                .filter(|(_, f)| f.nodes.is_empty() && f.links.is_empty())
-                .map(|(seed, f)| {
-                    format!(
-                        "seed {seed}: fault {:?} (faults[{}], injection {}) hit nothing: its target matched no node or link here",
-                        f.name, f.spec, f.instance
-                    )
-                })
-                .collect(),
+            rows: fault_rows(runs),
             loop_examples: runs
                 .iter()
                 .flat_map(|(r, _)| r.loop_examples.iter().map(move |l: &LoopSample| (r.seed, l)))
@@ -133,6 +218,65 @@ impl RunReport {
                     cycle: l.cycle.iter().map(|n| n.0).collect(),
                 })
                 .collect(),
+            nodes: first.map_or(0, |r| r.nodes),
+            links: first.map_or(0, |r| r.links),
+            sim_seconds: runs.iter().map(|(r, _)| r.sim_seconds).sum(),
+            threads,
+            wall,
+            shard: None,
+            commit: env!("X0_COMMIT").to_string(),
+        };
+        Self::assemble(scenario, parts)
+    }
+
+    /// The report over `parts`: the summary from the rows and counters, the assertions of
+    /// `scenario` checked against it, and the combined fingerprint in seed order.
+    pub fn assemble(scenario: &Scenario, parts: Parts) -> Self {
+        let metrics: Vec<(u64, Vec<(FaultRecord, FaultOutcome)>)> = parts
+            .seed_runs
+            .iter()
+            .map(|s| (s.seed, parts.rows.iter().filter(|r| r.seed == s.seed).map(FaultRow::to_metrics).collect()))
+            .collect();
+        let per_seed: Vec<_> =
+            metrics.iter().zip(&parts.seed_runs).map(|((_, faults), s)| (faults.as_slice(), &s.counters)).collect();
+        let summary = Summary::of(&per_seed);
+        let assertions: Vec<AssertionResult> = scenario.assertions.iter().map(|a| summary.check(a)).collect();
+        let digests: Vec<Digest> =
+            parts.seed_runs.iter().map(|s| Digest(u128::from_str_radix(&s.fingerprint, 16).unwrap_or(0))).collect();
+        RunReport {
+            scenario: ScenarioInfo {
+                name: scenario.name.clone(),
+                path: scenario.origin.name.clone(),
+                description: scenario.description.clone(),
+                source: scenario.origin.text.clone(),
+            },
+            commit: parts.commit,
+            seeds: parts.seed_runs.iter().map(|s| s.seed).collect(),
+            shard: parts.shard,
+            threads: parts.threads,
+            fingerprint: Fingerprint::combine(&digests).to_string(),
+            nodes: parts.nodes,
+            links: parts.links,
+            events: parts.seed_runs.iter().map(|s| s.events).sum(),
+            sim_seconds: parts.sim_seconds,
+            wall_seconds: parts.wall.as_secs_f64(),
+            peak_rss_bytes: peak_rss_bytes(),
+            passed: assertions.iter().all(|a| a.passed),
+            assertions,
+            summary,
+            warnings: parts
+                .rows
+                .iter()
+                .filter(|r| r.targets.is_empty())
+                .map(|r| {
+                    format!(
+                        "seed {}: fault {:?} (faults[{}], injection {}) hit nothing: its target matched no node or link here",
+                        r.seed, r.name, r.spec, r.instance
+                    )
+                })
+                .collect(),
+            loop_examples: parts.loop_examples,
+            seed_runs: parts.seed_runs,
         }
     }
 
@@ -212,4 +356,9 @@ impl RunReport {
         }
         outln!("results: {}", out.display());
     }
+}
+
+/// Every fault of every seed as result rows, in seed order.
+pub fn fault_rows(runs: &[(RunResult, Duration)]) -> Vec<FaultRow> {
+    runs.iter().flat_map(|(r, _)| r.faults.iter().map(move |(f, o)| FaultRow::from_run(r.seed, f, o))).collect()
 }

@@ -2,7 +2,7 @@
 //! the result files and the exit status the assertions decide.
 
 use crate::out::outln;
-use crate::report::RunReport;
+use crate::report::{RunReport, fault_rows};
 use crate::{files, plot};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -37,6 +37,40 @@ pub struct RunArgs {
     /// Also write every event and every probe (events.parquet/csv, probes.parquet/csv).
     #[arg(long)]
     pub trace: bool,
+    /// Run only shard I of N of the seeds (every N-th, starting at the I-th; I from 0),
+    /// so a sweep can be spread over machines and put back together with `x0 merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` of `count`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("{s:?}: expected I/N with 0 <= I < N, e.g. 3/10");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+impl Shard {
+    /// This shard's seeds, in order: the sweep's seeds at positions `index`, `index + count`...
+    pub fn select(&self, seeds: &[u64]) -> Vec<u64> {
+        seeds.iter().skip(self.index as usize).step_by(self.count as usize).copied().collect()
+    }
 }
 
 /// Runs longer than this get a progress bar.
@@ -91,16 +125,30 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         (None, Some(n)) => (0..u64::from(n)).map(|i| scenario.seed.wrapping_add(i)).collect(),
         (None, None) => scenario.seed_list(),
     };
+    let seeds = match args.shard {
+        Some(shard) => {
+            let mine = shard.select(&seeds);
+            anyhow::ensure!(!mine.is_empty(), "shard {shard} of {} seeds has no seed; use fewer shards", seeds.len());
+            mine
+        }
+        None => seeds,
+    };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let Finished { runs, report } = execute(&scenario, &seeds, threads, !args.json)?;
+    let Finished { runs, mut report } = execute(&scenario, &seeds, threads, !args.json)?;
+    report.shard = args.shard.map(|s| s.to_string());
 
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&scenario.name));
+    let default_dir = match args.shard {
+        Some(s) => PathBuf::from("results").join(&scenario.name).join(format!("shard-{}-of-{}", s.index, s.count)),
+        None => PathBuf::from("results").join(&scenario.name),
+    };
+    let out = args.out.clone().unwrap_or(default_dir);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    files::write_all(&out, &runs, &report)?;
+    let rows = fault_rows(&runs);
+    files::write_all(&out, &rows, &report)?;
     if args.trace {
         files::write_trace(&out, &runs)?;
     }
-    plot::mttr_cdf(&out.join("mttr.png"), &runs, &scenario.name)?;
+    plot::mttr_cdf(&out.join("mttr.png"), &rows, &scenario.name)?;
 
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);

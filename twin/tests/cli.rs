@@ -109,3 +109,54 @@ fn validate_and_topo() {
     let out = x0(&["topo", "grid:3"], &repo);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The report fields that do not depend on wall time or on how the sweep was split.
+fn comparable(report: &serde_json::Value) -> serde_json::Value {
+    let mut v = report.clone();
+    for key in ["wall_seconds", "peak_rss_bytes", "threads", "shard"] {
+        v.as_object_mut().expect("object").remove(key);
+    }
+    for run in v["seed_runs"].as_array_mut().expect("seed_runs") {
+        run.as_object_mut().expect("object").remove("wall_seconds");
+    }
+    v
+}
+
+#[test]
+fn shards_merge_into_exactly_the_unsharded_sweep() {
+    let dir = scratch("shard");
+    std::fs::write(dir.join("small.yaml"), SMALL).unwrap();
+    let whole = x0(&["run", "small.yaml", "--seeds", "5", "--threads", "1", "--json", "--out", "whole"], &dir);
+    assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+    // Three shards of five seeds: sizes 2, 2 and 1, so uneven shards are covered.
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let out = x0(&["run", "small.yaml", "--seeds", "5", "--shard", &shard, "--out", &format!("s{i}")], &dir);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Order of the directories must not matter.
+    let merged = x0(&["merge", "s2", "s0", "s1", "--json", "--out", "merged"], &dir);
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    let merged: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    assert_eq!(comparable(&whole), comparable(&merged));
+    for f in ["faults.csv", "summary.csv"] {
+        let a = std::fs::read_to_string(dir.join("whole").join(f)).unwrap();
+        let b = std::fs::read_to_string(dir.join("merged").join(f)).unwrap();
+        assert_eq!(a, b, "{f} differs between the whole sweep and the merged shards");
+    }
+
+    let twice = x0(&["merge", "s0", "s0"], &dir);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("appears in more than one directory"));
+    let empty = x0(&["run", "small.yaml", "--seeds", "2", "--shard", "2/3"], &dir);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("has no seed"));
+    let bad = x0(&["run", "small.yaml", "--shard", "3/3"], &dir);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("0 <= I < N"));
+    let missing = x0(&["merge", "nowhere"], &dir);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nowhere/run.json"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
