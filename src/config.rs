@@ -1,6 +1,7 @@
 //! Protocol parameters: the `protocol:` section of a scenario and of a live node's config.
 //! One struct, so that a name means the same thing in the simulator and on a real mesh.
 
+use crate::area::AreaPlan;
 use crate::units::{Percent, serde_duration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -59,6 +60,15 @@ pub struct ProtocolConfig {
     #[serde(with = "serde_duration")]
     pub probe_timeout: Duration,
     pub limits: Limits,
+    /// Hierarchical routing: the first node id of every area (see `crate::area`). Absent:
+    /// flat routing, one route per destination. The simulator fills this in when a
+    /// scenario asks for `areas`; a live mesh lists its plan, as it would an address plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area_starts: Option<AreaPlan>,
+    /// With areas: routes to nodes of other areas are also kept by nodes within about this
+    /// many hops of them, so an area whose inside is cut (a partition, a crashed neck) is
+    /// still joined through its surroundings. 0: members only.
+    pub area_halo_hops: u8,
 }
 
 impl Default for ProtocolConfig {
@@ -81,6 +91,8 @@ impl Default for ProtocolConfig {
             ttl: 64,
             probe_timeout: Duration::from_secs(1),
             limits: Limits::default(),
+            area_starts: None,
+            area_halo_hops: 3,
         }
     }
 }
@@ -210,6 +222,13 @@ impl ProtocolConfig {
 
     pub fn route_expiry(&self) -> Duration {
         self.route_expiry.unwrap_or(self.update_interval * 7 / 2)
+    }
+
+    /// The advertised metric below which a route to another area's node may be taken up:
+    /// `area_halo_hops` clean hops and half a hop of slack.
+    pub fn area_halo_metric(&self) -> u16 {
+        let unit = u32::from(crate::node::LINK_COST_UNIT);
+        (u32::from(self.area_halo_hops) * unit + unit / 2).min(u32::from(crate::wire::METRIC_INFINITY - 1)) as u16
     }
 
     pub fn boot_holddown(&self) -> Duration {

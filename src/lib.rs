@@ -2,6 +2,7 @@
 //! metric definitions. Pure logic: no clock, no socket, no thread, no unseeded randomness.
 //! The simulator (`x0-sim`) and the live daemon drive this same code; see ARCHITECTURE.md.
 
+pub mod area;
 pub mod config;
 pub mod ids;
 pub mod metrics;

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
 use thiserror::Error;
+use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{
     FaultOutcome, FaultRecord, GroundTruth, Observations, ProbeIndex, ProbeRecord, RunCounters, TimedEvent,
@@ -221,6 +222,8 @@ pub struct Trace {
 pub struct Simulation<'a> {
     scenario: &'a Scenario,
     topo: &'a Topology,
+    /// The scenario's protocol section plus the topology's area plan: what every node runs.
+    protocol: ProtocolConfig,
     seed: u64,
     now: u64,
     end: u64,
@@ -290,9 +293,14 @@ impl<'a> Simulation<'a> {
                 degrades: Vec::new(),
             });
         }
+        let mut protocol = scenario.protocol.clone();
+        if topo.areas.is_some() {
+            protocol.area_starts.clone_from(&topo.areas);
+        }
         let mut sim = Simulation {
             scenario,
             topo,
+            protocol,
             seed,
             now: 0,
             end: ns(scenario.duration),
@@ -392,7 +400,7 @@ impl<'a> Simulation<'a> {
         let key = seed::key(self.seed, "node", u64::from(i), sn.boots);
         sn.boots += 1;
         let mut node = Box::new(
-            Node::new(NodeId(i), self.scenario.protocol.clone(), key, local).expect("protocol config validated at load"),
+            Node::new(NodeId(i), self.protocol.clone(), key, local).expect("protocol config validated at load"),
         );
         for _ in 0..sn.ifaces.len() {
             node.add_interface(local);

@@ -2,6 +2,7 @@
 //! timestamped event records, by driving thousands of the core's `Node`s over a modelled
 //! network with faults injected. Same scenario, same seed, same commit: same fingerprint.
 
+pub mod areas;
 pub mod checkers;
 pub mod engine;
 pub mod faults;
@@ -43,7 +44,10 @@ pub fn scenario_dir(scenario: &Scenario) -> PathBuf {
 /// The topology of one seed's run. File problems are reported at the `path:` line.
 pub fn build_topology(scenario: &Scenario, seed: u64) -> Result<Topology, LoadError> {
     match Topology::from_spec(&scenario.topology, &scenario_dir(scenario), seed) {
-        Ok(t) => Ok(t),
+        Ok(t) => Ok(match scenario.areas {
+            Some(areas) => t.into_areas(areas.size),
+            None => t,
+        }),
         Err(e) => match &scenario.topology {
             TopologySpec::File { path, .. } => {
                 Err(LoadError::Scenario(error_at(&scenario.origin, path.referenced, format!("topology.file.path: {e}"))))

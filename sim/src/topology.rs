@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
+use x0tta6bl4::area::AreaPlan;
 use x0tta6bl4::ids::NodeId;
 use x0tta6bl4::scenario::{FileFormat, TopologySpec};
 use x0tta6bl4::units::Percent;
@@ -38,6 +39,8 @@ pub struct Topology {
     pub graph: UnGraph<NodeInfo, LinkInfo>,
     /// What it is, for tables and logs: "grid 7x7", "Abilene.graphml".
     pub description: String,
+    /// The routing areas, when the scenario asks for them (see `Topology::into_areas`).
+    pub areas: Option<AreaPlan>,
 }
 
 #[derive(Debug, Error)]
@@ -146,7 +149,7 @@ impl Topology {
                 graph.add_edge(a, b, e.weight().clone());
             }
         }
-        Topology { graph, description: format!("{}, largest component", self.description) }
+        Topology { graph, description: format!("{}, largest component", self.description), areas: None }
     }
 
     /// Graphviz DOT text: node labels are ids and names, edge labels latencies.
@@ -191,7 +194,7 @@ fn empty(n: u32, description: String) -> Topology {
     for i in 0..n {
         graph.add_node(NodeInfo { name: i.to_string(), pos: None });
     }
-    Topology { graph, description }
+    Topology { graph, description, areas: None }
 }
 
 fn link(t: &mut Topology, a: u32, b: u32) -> EdgeIndex {
@@ -270,26 +273,38 @@ pub fn random_geometric(n: u32, radius: f64, rng: &mut ChaCha8Rng) -> Topology {
 }
 
 /// Adds, while the graph is disconnected, the shortest link from the component of node 0
-/// to any other component.
+/// to any other component (ties: lowest ids). Each node outside remembers its nearest node
+/// inside, and only a newly joined component can change that, so a mesh of 100,000 nodes
+/// with hundreds of stragglers joins in about `n × stragglers` steps, not that per link.
 fn join_components(t: &mut Topology, pos: &[(f64, f64)]) {
-    loop {
-        let comps = components(&t.graph);
-        let main = comps[0];
-        if comps.iter().all(|&c| c == main) {
-            return;
-        }
-        let d2 = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).powi(2) + (a.1 - b.1).powi(2);
-        let mut best: Option<(f64, usize, usize)> = None;
+    let comps = components(&t.graph);
+    let main = comps[0];
+    let d2 = |a: usize, b: usize| (pos[a].0 - pos[b].0).powi(2) + (pos[a].1 - pos[b].1).powi(2);
+    let mut outside: Vec<usize> = (0..pos.len()).filter(|&j| comps[j] != main).collect();
+    // (distance², nearest inside node) of every outside node.
+    let mut nearest: Vec<(f64, usize)> = vec![(f64::INFINITY, usize::MAX); pos.len()];
+    let closer = |cand: (f64, usize), cur: (f64, usize)| cand.0 < cur.0 || (cand.0 == cur.0 && cand.1 < cur.1);
+    for &j in &outside {
         for i in (0..pos.len()).filter(|&i| comps[i] == main) {
-            for j in (0..pos.len()).filter(|&j| comps[j] != main) {
-                let d = d2(pos[i], pos[j]);
-                if best.is_none_or(|(bd, _, _)| d < bd) {
-                    best = Some((d, i, j));
+            if closer((d2(i, j), i), nearest[j]) {
+                nearest[j] = (d2(i, j), i);
+            }
+        }
+    }
+    while !outside.is_empty() {
+        let key = |&j: &usize| (nearest[j].0, nearest[j].1, j);
+        let j = *outside.iter().min_by(|a, b| key(a).partial_cmp(&key(b)).expect("finite distances")).expect("not empty");
+        link(t, nearest[j].1 as u32, j as u32);
+        let joined = comps[j];
+        let (new, rest): (Vec<usize>, Vec<usize>) = outside.into_iter().partition(|&m| comps[m] == joined);
+        outside = rest;
+        for &m in &outside {
+            for &i in &new {
+                if closer((d2(i, m), i), nearest[m]) {
+                    nearest[m] = (d2(i, m), i);
                 }
             }
         }
-        let (_, i, j) = best.expect("a disconnected graph has a pair across components");
-        link(t, i as u32, j as u32);
     }
 }
 

@@ -113,6 +113,9 @@ pub struct NodeStats {
     pub unknown_iface_rx: u64,
     pub updates_rx: u64,
     pub updates_unfeasible: u64,
+    /// Updates for destinations outside this node's routing scope (another area's nodes,
+    /// or our own area as a whole), dropped on arrival.
+    pub updates_out_of_scope: u64,
     pub data_forwarded: u64,
     pub data_delivered: u64,
     pub data_no_route: u64,
@@ -167,6 +170,10 @@ pub struct Node {
     deadlines: Vec<Instant>,
     routes: RouteTable,
     own_seqno: u16,
+    /// Our area, when routing by areas, and the seqno of its area route. Every member
+    /// originates that route; they converge on the newest seqno any of them has.
+    area: Option<u32>,
+    area_seqno: u16,
     self_dirty: bool,
     next_update_at: Instant,
     holddown_until: Option<Instant>,
@@ -225,6 +232,13 @@ impl Node {
     /// same behaviour.
     pub fn new(id: NodeId, cfg: ProtocolConfig, seed: [u8; 32], now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
+        if cfg.area_starts.is_some() && crate::area::is_area(id) {
+            return Err(ConfigError {
+                field: "area_starts",
+                problem: format!("node id {} is not below 2^31; with areas, ids with the top bit name areas", id.0),
+            });
+        }
+        let area = cfg.area_starts.as_ref().map(|plan| plan.area_of(id));
         let mut rng = ChaCha8Rng::from_seed(seed);
         let incarnation = rng.next_u32();
         let own_seqno = rng.next_u32() as u16;
@@ -251,6 +265,10 @@ impl Node {
             deadlines: Vec::new(),
             routes: RouteTable::default(),
             own_seqno,
+            area,
+            // Not random, unlike `own_seqno`: members must agree on which seqno is newest,
+            // and seqnos scattered over the whole circle have no newest.
+            area_seqno: 0,
             self_dirty: false,
             next_update_at: first_update,
             holddown_until: Some(holddown),
@@ -457,9 +475,10 @@ impl Node {
         })
     }
 
-    /// The selected route to `dest`, if any.
+    /// The route that traffic for `dest` takes from here, if any: the route to `dest`
+    /// itself, or with areas, possibly the route to `dest`'s area.
     pub fn route(&self, dest: NodeId) -> Option<RouteView> {
-        let (via, metric, seqno) = self.routes.selected(dest)?;
+        let (via, metric, seqno) = self.routes.selected(self.forwarding_key(dest)?)?;
         let nb = self.neighbours[usize::from(via)].as_ref()?;
         Some(RouteView { dest, next_hop: nb.id, iface: nb.iface, metric, seqno })
     }

@@ -11,6 +11,7 @@
 //! every route feasible again.
 
 use super::{Event, Incident, Node};
+use crate::area;
 use crate::ids::{Dest, IfIndex, NodeId};
 use crate::time::Instant;
 use crate::wire::{METRIC_INFINITY as INF, Tlv, seqno_newer};
@@ -153,6 +154,9 @@ pub(crate) struct RouteTable {
     batches: [Batch; 3],
     /// Destinations with a seqno request outstanding.
     requests: Vec<NodeId>,
+    /// The earliest `resend_at` among `requests`, kept so that computing the next wake-up,
+    /// which drivers do after every input, does not walk every request.
+    next_request_at: Option<Instant>,
     scratch: Vec<NodeId>,
 }
 
@@ -169,12 +173,44 @@ impl RouteTable {
 
     /// The earliest of: a seqno request to resend, batched updates to flush.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let request = self.requests.iter().filter_map(|d| self.dests.get(d)?.request.map(|r| r.resend_at)).min();
-        self.batches.iter().filter_map(|b| b.due).chain(request).min()
+        self.batches.iter().filter_map(|b| b.due).chain(self.next_request_at).min()
     }
 }
 
 impl Node {
+    /// Our area's routing-table id, when routing by areas.
+    fn own_area(&self) -> Option<NodeId> {
+        self.area.map(area::area_id)
+    }
+
+    /// Whether an offer for `dest` at `metric` may create a table entry: flat, any node;
+    /// with areas, every other area, every node of our own area, and nodes of other areas
+    /// closer than the halo (see `crate::area`).
+    fn in_scope(&self, dest: NodeId, metric: u16) -> bool {
+        match (self.area, &self.cfg.area_starts) {
+            (Some(mine), Some(_)) if area::is_area(dest) => dest != area::area_id(mine),
+            (Some(mine), Some(plan)) => plan.area_of(dest) == mine || metric < self.cfg.area_halo_metric(),
+            _ => !area::is_area(dest),
+        }
+    }
+
+    /// The table entry that carries traffic for node `dst`: `dst`'s own whenever we hold
+    /// one, even without a route (then the packet is dropped, never sent toward the area:
+    /// a neighbour may still route to `dst` through us, and would get it straight back).
+    /// Otherwise, for a node of another area, that area's route.
+    pub(super) fn forwarding_key(&self, dst: NodeId) -> Option<NodeId> {
+        if area::is_area(dst) {
+            return None;
+        }
+        match (self.area, &self.cfg.area_starts) {
+            (Some(mine), Some(plan)) if !self.routes.dests.contains_key(&dst) => {
+                let theirs = plan.area_of(dst);
+                Some(if theirs == mine { dst } else { area::area_id(theirs) })
+            }
+            _ => Some(dst),
+        }
+    }
+
     fn suspected(&self, via: u16) -> bool {
         self.neighbours[usize::from(via)].as_ref().is_some_and(|n| n.public_state() == Some(super::NeighbourState::Suspected))
     }
@@ -214,6 +250,15 @@ impl Node {
             }
             return;
         }
+        if Some(dest) == self.own_area() {
+            // Another member's origination of our area: adopt its seqno if newer, so that
+            // all members speak with one voice. Exactly, not one more: members that each
+            // jumped past the other would count up forever.
+            if seqno_newer(seqno, self.area_seqno) {
+                self.area_seqno = seqno;
+            }
+            return;
+        }
         if self.nb(slot).public_state().is_none_or(|s| s == super::NeighbourState::Down) {
             return;
         }
@@ -222,6 +267,10 @@ impl Node {
         let expiry = now + self.cfg.route_expiry().max(interval * 7 / 2);
         if !self.routes.dests.contains_key(&dest) {
             if metric == INF {
+                return;
+            }
+            if !self.in_scope(dest, metric) {
+                self.stats.updates_out_of_scope += 1;
                 return;
             }
             if self.routes.dests.len() >= self.cfg.limits.max_destinations as usize {
@@ -418,6 +467,8 @@ impl Node {
         }
         let seqno = e.fd.map_or(0, |fd| fd.seqno.wrapping_add(1));
         e.request = Some(Request { seqno, resend_at: now + timeout, attempts: 0, asked: via });
+        let next = &mut self.routes.next_request_at;
+        *next = Some(next.map_or(now + timeout, |t| t.min(now + timeout)));
         if !self.routes.requests.contains(&dest) {
             self.routes.requests.push(dest);
         }
@@ -489,12 +540,14 @@ impl Node {
                 }
             }
         }
+        let RouteTable { dests, requests, .. } = &self.routes;
+        self.routes.next_request_at = requests.iter().filter_map(|d| dests.get(d)?.request.map(|r| r.resend_at)).min();
     }
 
     /// A neighbour asks about `dest`: answer if we can route there (a retraction would tell
     /// a starving neighbour nothing new).
     pub(super) fn on_route_request(&mut self, dest: NodeId) {
-        if dest == self.id {
+        if dest == self.id || Some(dest) == self.own_area() {
             self.self_dirty = true;
         } else if self.routes.dests.get(&dest).is_some_and(|e| e.selected.is_some()) {
             self.mark_dirty(dest, Pending::Soon);
@@ -505,6 +558,14 @@ impl Node {
         if dest == self.id {
             if seqno_newer(seqno, self.own_seqno) {
                 self.own_seqno = seqno;
+            }
+            self.self_dirty = true;
+            return;
+        }
+        if Some(dest) == self.own_area() {
+            // The request reached our area: any member may issue the area's next seqno.
+            if seqno_newer(seqno, self.area_seqno) {
+                self.area_seqno = seqno;
             }
             self.self_dirty = true;
             return;
@@ -577,10 +638,14 @@ impl Node {
         }
     }
 
+    /// Our own route, and our area's route when routing by areas: both at metric 0.
     fn advertise_self(&mut self, only: Option<IfIndex>) {
         let interval_ms = self.cfg.update_interval.as_millis() as u16;
         let tlv = Tlv::Update { dest: self.id, seqno: self.own_seqno, metric: 0, interval_ms };
         self.push_update(tlv, only);
+        if let Some(dest) = self.own_area() {
+            self.push_update(Tlv::Update { dest, seqno: self.area_seqno, metric: 0, interval_ms }, only);
+        }
     }
 
     /// Sends the triggered updates that are due: every batch whose time has come, most

@@ -30,6 +30,8 @@ pub struct Scenario {
     pub topology: TopologySpec,
     pub links: LinkSpec,
     pub protocol: ProtocolConfig,
+    /// Route by areas of about this many nodes (see `crate::area`); `None`: flat routing.
+    pub areas: Option<Areas>,
     pub workload: Workload,
     pub steady_state: SteadyState,
     pub faults: Vec<Fault>,
@@ -66,6 +68,8 @@ struct ScenarioFile {
     links: LinkSpec,
     #[serde(default = "default_protocol")]
     protocol: Spanned<ProtocolConfig>,
+    #[serde(default)]
+    areas: Option<Spanned<Areas>>,
     #[serde(default)]
     workload: Workload,
     #[serde(default)]
@@ -219,6 +223,14 @@ impl Default for SteadyState {
     fn default() -> Self {
         SteadyState { probe_success: Percent::from_ppm(990_000), window: Duration::from_secs(1) }
     }
+}
+
+/// Hierarchical routing for large meshes: the simulator cuts the topology into connected
+/// areas of about `size` nodes, numbers nodes area by area, and gives every node the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Areas {
+    pub size: u32,
 }
 
 /// Always-on checkers and measurement windows.
@@ -578,6 +590,17 @@ impl Scenario {
         if f.steady_state.window.is_zero() {
             return Err(at(Location::UNKNOWN, "steady_state.window: must be more than 0s".into()));
         }
+        if let Some(areas) = &f.areas {
+            if areas.value.size < 2 {
+                return Err(at(areas.referenced, format!("areas.size: is {}, expected at least 2 nodes per area", areas.value.size)));
+            }
+            if f.protocol.value.area_starts.is_some() {
+                return Err(at(
+                    areas.referenced,
+                    "areas: the simulator plans areas itself; remove protocol.area_starts or this".into(),
+                ));
+            }
+        }
         check_topology(&f.topology, &origin)?;
         let mut faults = Vec::with_capacity(f.faults.len());
         for (i, spanned) in f.faults.into_iter().enumerate() {
@@ -593,6 +616,7 @@ impl Scenario {
             topology: f.topology,
             links: f.links,
             protocol: f.protocol.value,
+            areas: f.areas.map(|a| a.value),
             workload: f.workload,
             steady_state: f.steady_state,
             faults,
