@@ -27,7 +27,12 @@ pub struct MergeArgs {
 fn read_report(dir: &Path) -> anyhow::Result<RunReport> {
     let path = dir.join("run.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a run.json written by x0 run", path.display()))
+    let report: RunReport =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a run.json written by x0 run", path.display()))?;
+    if let Some(s) = report.seed_runs.iter().find(|s| s.fingerprint.len() != 32 || u128::from_str_radix(&s.fingerprint, 16).is_err()) {
+        bail!("{}: seed {} has fingerprint {:?}, not 32 hex digits; the file was edited or damaged", path.display(), s.seed, s.fingerprint);
+    }
+    Ok(report)
 }
 
 pub fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
@@ -64,7 +69,6 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     loop_examples.sort_by(|a, b| (a.seed, a.at_ms).partial_cmp(&(b.seed, b.at_ms)).expect("times are finite"));
     let parts = Parts {
         seed_runs,
-        rows,
         loop_examples,
         nodes: first.nodes,
         links: first.links,
@@ -74,8 +78,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         shard: None,
         commit: first.commit.clone(),
     };
-    let rows = parts.rows.clone();
-    let report = RunReport::assemble(&scenario, parts);
+    let report = RunReport::assemble(&scenario, parts, &rows);
 
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&scenario.name).join("merged"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;

@@ -179,7 +179,6 @@ fn peak_rss_bytes() -> Option<u64> {
 /// What a report is made of, from a run or from merged shards.
 pub struct Parts {
     pub seed_runs: Vec<SeedInfo>,
-    pub rows: Vec<FaultRow>,
     pub loop_examples: Vec<LoopInfo>,
     pub nodes: u32,
     pub links: usize,
@@ -191,7 +190,8 @@ pub struct Parts {
 }
 
 impl RunReport {
-    pub fn new(scenario: &Scenario, runs: &[(RunResult, Duration)], threads: usize, wall: Duration) -> Self {
+    /// The report over finished runs; `rows` are their `fault_rows`.
+    pub fn new(scenario: &Scenario, runs: &[(RunResult, Duration)], rows: &[FaultRow], threads: usize, wall: Duration) -> Self {
         let first = runs.first().map(|(r, _)| r);
         let parts = Parts {
             seed_runs: runs
@@ -207,7 +207,6 @@ impl RunReport {
                     counters: r.counters.clone(),
                 })
                 .collect(),
-            rows: fault_rows(runs),
             loop_examples: runs
                 .iter()
                 .flat_map(|(r, _)| r.loop_examples.iter().map(move |l: &LoopSample| (r.seed, l)))
@@ -226,23 +225,23 @@ impl RunReport {
             shard: None,
             commit: env!("X0_COMMIT").to_string(),
         };
-        Self::assemble(scenario, parts)
+        Self::assemble(scenario, parts, rows)
     }
 
     /// The report over `parts`: the summary from the rows and counters, the assertions of
     /// `scenario` checked against it, and the combined fingerprint in seed order.
-    pub fn assemble(scenario: &Scenario, parts: Parts) -> Self {
+    pub fn assemble(scenario: &Scenario, parts: Parts, rows: &[FaultRow]) -> Self {
         let metrics: Vec<(u64, Vec<(FaultRecord, FaultOutcome)>)> = parts
             .seed_runs
             .iter()
-            .map(|s| (s.seed, parts.rows.iter().filter(|r| r.seed == s.seed).map(FaultRow::to_metrics).collect()))
+            .map(|s| (s.seed, rows.iter().filter(|r| r.seed == s.seed).map(FaultRow::to_metrics).collect()))
             .collect();
         let per_seed: Vec<_> =
             metrics.iter().zip(&parts.seed_runs).map(|((_, faults), s)| (faults.as_slice(), &s.counters)).collect();
         let summary = Summary::of(&per_seed);
         let assertions: Vec<AssertionResult> = scenario.assertions.iter().map(|a| summary.check(a)).collect();
         let digests: Vec<Digest> =
-            parts.seed_runs.iter().map(|s| Digest(u128::from_str_radix(&s.fingerprint, 16).unwrap_or(0))).collect();
+            parts.seed_runs.iter().map(|s| Digest(u128::from_str_radix(&s.fingerprint, 16).expect("fingerprints are checked when a run.json is read"))).collect();
         RunReport {
             scenario: ScenarioInfo {
                 name: scenario.name.clone(),
@@ -264,8 +263,7 @@ impl RunReport {
             passed: assertions.iter().all(|a| a.passed),
             assertions,
             summary,
-            warnings: parts
-                .rows
+            warnings: rows
                 .iter()
                 .filter(|r| r.targets.is_empty())
                 .map(|r| {

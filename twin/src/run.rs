@@ -2,7 +2,7 @@
 //! the result files and the exit status the assertions decide.
 
 use crate::out::outln;
-use crate::report::{RunReport, fault_rows};
+use crate::report::{FaultRow, RunReport, fault_rows};
 use crate::{files, plot};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -76,9 +76,11 @@ impl Shard {
 /// Runs longer than this get a progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
-/// A finished run: every seed's result with its wall time, and the report over them all.
+/// A finished run: every seed's result with its wall time, one row per fault per seed,
+/// and the report over them all.
 pub struct Finished {
     pub runs: Vec<(RunResult, Duration)>,
+    pub rows: Vec<FaultRow>,
     pub report: RunReport,
 }
 
@@ -114,8 +116,9 @@ pub fn execute(scenario: &Scenario, seeds: &[u64], threads: usize, show_bar: boo
     for r in results {
         runs.push(r?);
     }
-    let report = RunReport::new(scenario, &runs, threads, started.elapsed());
-    Ok(Finished { runs, report })
+    let rows = fault_rows(&runs);
+    let report = RunReport::new(scenario, &runs, &rows, threads, started.elapsed());
+    Ok(Finished { runs, rows, report })
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -134,7 +137,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => seeds,
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let Finished { runs, mut report } = execute(&scenario, &seeds, threads, !args.json)?;
+    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, !args.json)?;
     report.shard = args.shard.map(|s| s.to_string());
 
     let default_dir = match args.shard {
@@ -143,7 +146,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let out = args.out.clone().unwrap_or(default_dir);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let rows = fault_rows(&runs);
     files::write_all(&out, &rows, &report)?;
     if args.trace {
         files::write_trace(&out, &runs)?;
