@@ -21,7 +21,7 @@ use x0tta6bl4::metrics::{
     FaultOutcome, FaultRecord, GroundTruth, Observations, ProbeIndex, ProbeRecord, RunCounters, TimedEvent,
     evaluate_fault,
 };
-use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome, TrafficClass};
+use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
 use x0tta6bl4::scenario::{Degrade, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
 use x0tta6bl4::time::{Instant, duration_nanos};
 use x0tta6bl4::trace::{Digest, Fingerprint};
@@ -206,6 +206,9 @@ pub struct RunResult {
     pub sim_seconds: f64,
     /// Route-table entries summed over live nodes at the end.
     pub route_entries: u64,
+    /// Memory held by live nodes at the end, summed, and how many nodes that is.
+    pub state_bytes: StateBytes,
+    pub live_nodes: u32,
     /// The raw observations the metrics were computed from, for `x0 run --trace` and for
     /// anyone who wants to check a number by hand.
     pub trace: Trace,
@@ -912,12 +915,12 @@ impl<'a> Simulation<'a> {
             measured_seconds: (self.end - self.warmup) as f64 / 1e9,
             stretch: self.stretch.clone(),
         };
-        let route_entries = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.node.as_ref())
-            .map(|n| n.destinations() as u64)
-            .sum();
+        let (mut route_entries, mut state_bytes, mut live_nodes) = (0, StateBytes::default(), 0);
+        for node in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
+            route_entries += node.destinations() as u64;
+            state_bytes += node.state_bytes();
+            live_nodes += 1;
+        }
         RunResult {
             seed: self.seed,
             fingerprint: self.fingerprint.digest(),
@@ -931,6 +934,8 @@ impl<'a> Simulation<'a> {
             engine: self.stats.clone(),
             sim_seconds: self.end as f64 / 1e9,
             route_entries,
+            state_bytes,
+            live_nodes,
             trace: Trace { events: self.events, probes, pairs: self.pairs },
         }
     }

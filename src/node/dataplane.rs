@@ -17,7 +17,7 @@ pub(crate) struct PendingProbe {
 impl Node {
     /// Hands a packet to the next hop toward `d.dst`.
     fn route_data(&mut self, d: &Data<'_>) -> Result<(), CommandError> {
-        let Some((via, _, _)) = self.forwarding_key(d.dst).and_then(|k| self.routes.selected(k)) else {
+        let Some((via, _, _)) = self.forwarding_route(d.dst) else {
             self.stats.data_no_route += 1;
             return Err(CommandError::NoRoute(d.dst));
         };

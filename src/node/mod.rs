@@ -168,6 +168,10 @@ pub struct Node {
     /// `neighbour_deadline` of each slot (`NEVER` for empty ones), kept beside the table so
     /// computing the next wake-up reads one cache line instead of every neighbour.
     deadlines: Vec<Instant>,
+    /// (interface, id) of each slot's neighbour, kept beside the table for the same reason:
+    /// every received frame finds its sender here, in one cache line rather than a walk
+    /// over whole neighbour entries.
+    keys: Vec<Option<(IfIndex, NodeId)>>,
     routes: RouteTable,
     own_seqno: u16,
     /// Our area, when routing by areas, and the seqno of its area route. Every member
@@ -183,6 +187,34 @@ pub struct Node {
     probes: VecDeque<PendingProbe>,
     deliveries: ByteQueue<NodeId>,
     stats: NodeStats,
+}
+
+/// A node's memory by part, in bytes; see [`Node::state_bytes`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateBytes {
+    /// The `Node` struct itself.
+    pub fixed: usize,
+    /// The routing table: one entry per destination in scope.
+    pub routes: usize,
+    /// Neighbour table: link state, hello history and failure detector per neighbour.
+    pub neighbours: usize,
+    /// Buffers for frames, events, probes and deliveries, at their high-water capacity.
+    pub queues: usize,
+}
+
+impl StateBytes {
+    pub fn total(&self) -> usize {
+        self.fixed + self.routes + self.neighbours + self.queues
+    }
+}
+
+impl std::ops::AddAssign for StateBytes {
+    fn add_assign(&mut self, o: StateBytes) {
+        self.fixed += o.fixed;
+        self.routes += o.routes;
+        self.neighbours += o.neighbours;
+        self.queues += o.queues;
+    }
 }
 
 /// Most confirmation pings ever sent for one suspicion.
@@ -263,6 +295,7 @@ impl Node {
             next_hello_at: first_hello,
             neighbours: Vec::new(),
             deadlines: Vec::new(),
+            keys: Vec::new(),
             routes: RouteTable::default(),
             own_seqno,
             area,
@@ -296,6 +329,22 @@ impl Node {
 
     pub fn stats(&self) -> &NodeStats {
         &self.stats
+    }
+
+    /// Bytes of memory this node holds, by part: what "state per node" means in reports.
+    pub fn state_bytes(&self) -> StateBytes {
+        StateBytes {
+            fixed: size_of::<Node>(),
+            routes: self.routes.heap_bytes(),
+            neighbours: self.neighbours.capacity() * size_of::<Option<Neighbour>>()
+                + self.deadlines.capacity() * size_of::<Instant>()
+                + self.keys.capacity() * size_of::<Option<(IfIndex, NodeId)>>(),
+            queues: self.outbox.heap_bytes()
+                + self.scratch.capacity()
+                + self.events.capacity() * size_of::<Event>()
+                + self.probes.capacity() * size_of::<PendingProbe>()
+                + self.deliveries.heap_bytes(),
+        }
     }
 
     /// Bytes of control and data frames this node has queued for sending.
@@ -478,7 +527,7 @@ impl Node {
     /// The route that traffic for `dest` takes from here, if any: the route to `dest`
     /// itself, or with areas, possibly the route to `dest`'s area.
     pub fn route(&self, dest: NodeId) -> Option<RouteView> {
-        let (via, metric, seqno) = self.routes.selected(self.forwarding_key(dest)?)?;
+        let (via, metric, seqno) = self.forwarding_route(dest)?;
         let nb = self.neighbours[usize::from(via)].as_ref()?;
         Some(RouteView { dest, next_hop: nb.id, iface: nb.iface, metric, seqno })
     }
@@ -526,7 +575,7 @@ impl Node {
     }
 
     fn find_neighbour(&self, iface: IfIndex, id: NodeId) -> Option<usize> {
-        self.neighbours.iter().position(|n| n.as_ref().is_some_and(|n| n.iface == iface && n.id == id))
+        self.keys.iter().position(|&k| k == Some((iface, id)))
     }
 
     fn nb(&self, slot: usize) -> &Neighbour {
@@ -596,12 +645,13 @@ impl Node {
         let (slot, first_contact) = match slot {
             Some(s) => (s, false),
             None => {
-                let free = self.neighbours.iter().position(Option::is_none);
+                let free = self.keys.iter().position(Option::is_none);
                 let s = match free {
                     Some(s) => s,
                     None if self.neighbours.len() < usize::from(self.cfg.limits.max_neighbours) => {
                         self.neighbours.push(None);
                         self.deadlines.push(Instant::NEVER);
+                        self.keys.push(None);
                         self.neighbours.len() - 1
                     }
                     None => {
@@ -610,6 +660,7 @@ impl Node {
                     }
                 };
                 self.neighbours[s] = Some(Neighbour::new(iface, sender, src, incarnation, now, &self.detector));
+                self.keys[s] = Some((iface, sender));
                 (s, true)
             }
         };
@@ -732,7 +783,10 @@ impl Node {
             }
             Link::Suspected => self.confirm_step(slot),
             // Heard but never bidirectional, or down and silent for long: forget it.
-            Link::Heard | Link::Down => self.neighbours[slot] = None,
+            Link::Heard | Link::Down => {
+                self.neighbours[slot] = None;
+                self.keys[slot] = None;
+            }
         }
     }
 

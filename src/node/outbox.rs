@@ -50,14 +50,32 @@ impl<M: Copy> ByteQueue<M> {
 
     /// Appends an item. Returns false, storing nothing, when the queue is full.
     pub fn push(&mut self, meta: M, bytes: &[u8]) -> bool {
-        if self.queue.len() >= self.max_items {
-            return false;
-        }
+        self.push_shared(std::iter::once(meta), bytes) == 1
+    }
+
+    /// Appends one item per `meta`, all with the same bytes, which are stored once: a
+    /// multicast frame goes out on every interface, and a full route dump on eight
+    /// interfaces would otherwise hold eight copies. Returns how many items fit; the rest
+    /// are refused.
+    pub fn push_shared(&mut self, metas: impl Iterator<Item = M>, bytes: &[u8]) -> usize {
         debug_assert!(bytes.len() <= usize::from(u16::MAX));
         let start = self.arena.len() as u32;
-        self.arena.extend_from_slice(bytes);
-        self.queue.push_back((meta, start, bytes.len() as u16));
-        true
+        let mut pushed = 0;
+        for meta in metas {
+            if self.queue.len() >= self.max_items {
+                break;
+            }
+            self.queue.push_back((meta, start, bytes.len() as u16));
+            pushed += 1;
+        }
+        if pushed > 0 {
+            self.arena.extend_from_slice(bytes);
+        }
+        pushed
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity() + self.queue.capacity() * size_of::<(M, u32, u16)>()
     }
 
     /// Copies the oldest item into `buf` (replacing its contents).
@@ -154,11 +172,9 @@ impl Outbox {
         if !ControlWriter::is_empty(&buf) {
             ControlWriter::finish(&mut buf);
             if iface == ALL_IFACES {
-                for i in 0..ifaces {
-                    self.enqueue(IfIndex(i as u16), dest, TrafficClass::Control, &buf);
-                }
+                self.enqueue((0..ifaces).map(|i| IfIndex(i as u16)), dest, TrafficClass::Control, &buf);
             } else {
-                self.enqueue(iface, dest, TrafficClass::Control, &buf);
+                self.enqueue(std::iter::once(iface), dest, TrafficClass::Control, &buf);
             }
         }
         self.staging[idx].buf = buf;
@@ -169,20 +185,27 @@ impl Outbox {
         if wire::encode_data(scratch, self.sender, data).is_err() {
             return false;
         }
-        self.enqueue(iface, dest, TrafficClass::Data, scratch)
+        self.enqueue(std::iter::once(iface), dest, TrafficClass::Data, scratch)
     }
 
-    fn enqueue(&mut self, iface: IfIndex, dest: Dest, class: TrafficClass, frame: &[u8]) -> bool {
+    /// Queues `frame` once per interface in `ifaces`. Returns false if any copy was dropped.
+    fn enqueue(&mut self, ifaces: impl ExactSizeIterator<Item = IfIndex>, dest: Dest, class: TrafficClass, frame: &[u8]) -> bool {
         debug_assert!(frame.len() <= wire::MAX_FRAME_LEN);
-        if !self.queue.push(Transmit { iface, dest, class }, frame) {
-            self.dropped += 1;
-            return false;
-        }
+        let wanted = ifaces.len();
+        let sent = self.queue.push_shared(ifaces.map(|iface| Transmit { iface, dest, class }), frame);
+        self.dropped += (wanted - sent) as u64;
+        let bytes = (sent * frame.len()) as u64;
         match class {
-            TrafficClass::Control => self.control_bytes += frame.len() as u64,
-            TrafficClass::Data => self.data_bytes += frame.len() as u64,
+            TrafficClass::Control => self.control_bytes += bytes,
+            TrafficClass::Data => self.data_bytes += bytes,
         }
-        true
+        sent == wanted
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.staging.capacity() * size_of::<Staging>()
+            + self.staging.iter().map(|s| s.buf.capacity()).sum::<usize>()
+            + self.queue.heap_bytes()
     }
 
     /// Copies the next frame into `buf` (replacing its contents).

@@ -91,11 +91,6 @@ struct DestEntry {
     advertised: Option<Distance>,
     pending: Pending,
     last_reachable: Instant,
-    request: Option<Request>,
-    /// The last seqno request forwarded, for duplicate suppression: (seqno, until). Keyed
-    /// by seqno alone, not by who asked: when a hub dies, hundreds of nodes ask for the
-    /// same seqno at once, and one request toward the destination answers them all.
-    forwarded: Option<(u16, Instant)>,
 }
 
 impl DestEntry {
@@ -108,8 +103,6 @@ impl DestEntry {
             advertised: None,
             pending: Pending::None,
             last_reachable: now,
-            request: None,
-            forwarded: None,
         }
     }
 
@@ -152,8 +145,15 @@ pub(crate) struct RouteTable {
     dests: IndexMap<NodeId, DestEntry, FxBuildHasher>,
     /// Triggered updates waiting, by urgency: [Later, Soon, Now].
     batches: [Batch; 3],
-    /// Destinations with a seqno request outstanding.
-    requests: Vec<NodeId>,
+    /// Seqno and route requests outstanding, by destination. Few at a time, so they live
+    /// here rather than in every `DestEntry`, which stays small (the table holds hundreds).
+    /// Removal is `swap_remove`: resends go out in a fixed order.
+    requests: IndexMap<NodeId, Request, FxBuildHasher>,
+    /// The newest seqno request forwarded per destination, for duplicate suppression:
+    /// (seqno, until). Not keyed by who asked: when a hub dies, hundreds of nodes ask for
+    /// the same seqno at once, and one request toward the destination answers them all.
+    /// Entries past `until` are dropped by the periodic update.
+    forwarded: IndexMap<NodeId, (u16, Instant), FxBuildHasher>,
     /// The earliest `resend_at` among `requests`, kept so that computing the next wake-up,
     /// which drivers do after every input, does not walk every request.
     next_request_at: Option<Instant>,
@@ -163,6 +163,19 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     pub fn len(&self) -> usize {
         self.dests.len()
+    }
+
+    /// Heap bytes this table holds (capacity, not length: what the allocator gave it).
+    pub fn heap_bytes(&self) -> usize {
+        // An IndexMap keeps its entries (hash, key, value) in a Vec and their indices in a
+        // hash table of `usize`s, plus a control byte each.
+        let entry = size_of::<(u64, NodeId, DestEntry)>();
+        let index = size_of::<usize>() + 1;
+        self.dests.capacity() * (entry + index)
+            + self.batches.iter().map(|b| b.dests.capacity()).sum::<usize>() * size_of::<NodeId>()
+            + self.scratch.capacity() * size_of::<NodeId>()
+            + self.requests.capacity() * (size_of::<(u64, NodeId, Request)>() + index)
+            + self.forwarded.capacity() * (size_of::<(u64, NodeId, (u16, Instant))>() + index)
     }
 
 
@@ -194,21 +207,22 @@ impl Node {
         }
     }
 
-    /// The table entry that carries traffic for node `dst`: `dst`'s own whenever we hold
-    /// one, even without a route (then the packet is dropped, never sent toward the area:
+    /// The selected route (next-hop slot, metric, seqno) that carries traffic for node
+    /// `dst`: that of `dst`'s own entry whenever we hold one, even without a route (then the packet is dropped, never sent toward the area:
     /// a neighbour may still route to `dst` through us, and would get it straight back).
     /// Otherwise, for a node of another area, that area's route.
-    pub(super) fn forwarding_key(&self, dst: NodeId) -> Option<NodeId> {
+    pub(super) fn forwarding_route(&self, dst: NodeId) -> Option<(u16, u16, u16)> {
         if area::is_area(dst) {
             return None;
         }
-        match (self.area, &self.cfg.area_starts) {
-            (Some(mine), Some(plan)) if !self.routes.dests.contains_key(&dst) => {
-                let theirs = plan.area_of(dst);
-                Some(if theirs == mine { dst } else { area::area_id(theirs) })
-            }
-            _ => Some(dst),
-        }
+        // One lookup for a destination we hold, two for one reached through its area: this
+        // runs for every forwarded packet and, in the simulator, every loop-checker step.
+        let key = match (self.routes.dests.get(&dst), self.area, &self.cfg.area_starts) {
+            (Some(e), _, _) => return e.selected.map(|s| (s.via, s.metric, s.seqno)),
+            (None, Some(mine), Some(plan)) if plan.area_of(dst) != mine => area::area_id(plan.area_of(dst)),
+            (None, _, _) => return None,
+        };
+        self.routes.selected(key)
     }
 
     fn suspected(&self, via: u16) -> bool {
@@ -456,8 +470,8 @@ impl Node {
         if via.is_none() && !ask_neighbours {
             return;
         }
-        let Some(e) = self.routes.dests.get_mut(&dest) else { return };
-        if let Some(r) = e.request {
+        let Some(e) = self.routes.dests.get(&dest) else { return };
+        if let Some(&r) = self.routes.requests.get(&dest) {
             // Already asking. A new best offer (a neighbour that just found a route) is
             // asked at once rather than at the next resend: it knows a live path.
             if via.is_some() && via != r.asked {
@@ -466,12 +480,9 @@ impl Node {
             return;
         }
         let seqno = e.fd.map_or(0, |fd| fd.seqno.wrapping_add(1));
-        e.request = Some(Request { seqno, resend_at: now + timeout, attempts: 0, asked: via });
+        self.routes.requests.insert(dest, Request { seqno, resend_at: now + timeout, attempts: 0, asked: via });
         let next = &mut self.routes.next_request_at;
         *next = Some(next.map_or(now + timeout, |t| t.min(now + timeout)));
-        if !self.routes.requests.contains(&dest) {
-            self.routes.requests.push(dest);
-        }
         self.ask(dest, seqno, via);
         if ask_neighbours && via.is_some() {
             // The offer on hand may be as stale as the route just lost (its neighbour may be
@@ -482,7 +493,7 @@ impl Node {
     }
 
     fn ask(&mut self, dest: NodeId, seqno: u16, via: Option<u16>) {
-        if let Some(r) = self.routes.dests.get_mut(&dest).and_then(|e| e.request.as_mut()) {
+        if let Some(r) = self.routes.requests.get_mut(&dest) {
             r.asked = via;
         }
         match via {
@@ -510,38 +521,23 @@ impl Node {
         let (now, timeout, retries) = (self.now, self.cfg.request_timeout, self.cfg.request_retries);
         let mut i = 0;
         while i < self.routes.requests.len() {
-            let dest = self.routes.requests[i];
-            let satisfied = self.satisfied(dest);
-            let resend = match self.routes.dests.get_mut(&dest).map(|e| (e.request, e)) {
-                Some((Some(r), _)) if !satisfied && now < r.resend_at => {
-                    i += 1;
-                    continue;
-                }
-                Some((Some(mut r), e)) if !satisfied && r.attempts < retries => {
-                    r.attempts += 1;
-                    r.resend_at = now + timeout * (1u32 << r.attempts.min(16));
-                    e.request = Some(r);
-                    Some(r.seqno)
-                }
-                Some((_, e)) => {
-                    e.request = None;
-                    None
-                }
-                None => None,
-            };
-            match resend {
-                Some(seqno) => {
-                    let via = self.best_unfeasible(dest);
-                    self.ask(dest, seqno, via);
-                    i += 1;
-                }
-                None => {
-                    self.routes.requests.swap_remove(i);
-                }
+            let (&dest, &r) = self.routes.requests.get_index(i).expect("index in range");
+            // A request whose destination entry is gone has nobody to report to.
+            let wanted = !self.satisfied(dest) && self.routes.dests.contains_key(&dest);
+            if wanted && now < r.resend_at {
+                i += 1;
+            } else if wanted && r.attempts < retries {
+                let attempts = r.attempts + 1;
+                let resend_at = now + timeout * (1u32 << attempts.min(16));
+                self.routes.requests[i] = Request { attempts, resend_at, ..r };
+                let via = self.best_unfeasible(dest);
+                self.ask(dest, r.seqno, via);
+                i += 1;
+            } else {
+                self.routes.requests.swap_remove_index(i);
             }
         }
-        let RouteTable { dests, requests, .. } = &self.routes;
-        self.routes.next_request_at = requests.iter().filter_map(|d| dests.get(d)?.request.map(|r| r.resend_at)).min();
+        self.routes.next_request_at = self.routes.requests.values().map(|r| r.resend_at).min();
     }
 
     /// A neighbour asks about `dest`: answer if we can route there (a retraction would tell
@@ -583,16 +579,21 @@ impl Node {
         if hop_count <= 1 || origin == self.id {
             return;
         }
-        if let Some((s, t)) = e.forwarded
-            && s == seqno
+        let selected = e.selected;
+        // Suppress what an answer to the request just forwarded would answer too: the same
+        // seqno or an older one. Matching the seqno exactly is not enough: starving nodes
+        // ask for different seqnos (each one above its own FD), and two interleaved floods
+        // would each pass every node that had last seen the other, without end.
+        if let Some(&(s, t)) = self.routes.forwarded.get(&dest)
+            && !seqno_newer(seqno, s)
             && now < t
         {
             return;
         }
-        e.forwarded = Some((seqno, until));
+        self.routes.forwarded.insert(dest, (seqno, until));
         let tlv = Tlv::SeqnoRequest { dest, seqno, hop_count: hop_count - 1, origin };
         self.stats.seqno_requests_forwarded += 1;
-        match e.selected.map(|s| s.via) {
+        match selected.map(|s| s.via) {
             // Toward the destination along our route.
             Some(via) if from != Some(usize::from(via)) => {
                 let Some(nb) = self.neighbours[usize::from(via)].as_ref() else { return };
@@ -708,9 +709,11 @@ impl Node {
         }
         self.reselect_scratch();
         let gc_before = now.saturating_sub(self.cfg.source_gc());
-        self.routes.dests.retain(|_, e| {
-            e.selected.is_some() || e.n_routes > 0 || e.request.is_some() || e.last_reachable >= gc_before
+        let RouteTable { dests, requests, forwarded, .. } = &mut self.routes;
+        dests.retain(|d, e| {
+            e.selected.is_some() || e.n_routes > 0 || requests.contains_key(d) || e.last_reachable >= gc_before
         });
+        forwarded.retain(|d, &mut (_, until)| now < until && dests.contains_key(d));
         self.dump_routes(None);
     }
 }

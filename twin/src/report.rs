@@ -31,6 +31,14 @@ pub struct SeedInfo {
     /// Probe success between warmup and the first fault.
     pub baseline_success: Option<f64>,
     pub timer_spins: u64,
+    /// Mean memory of a live node at the end of the run (`Node::state_bytes`): routing
+    /// table, neighbour table, buffers and the node itself. Absent in reports from before
+    /// it was measured.
+    #[serde(default)]
+    pub state_bytes_per_node: u64,
+    /// Mean route-table entries per live node at the end of the run.
+    #[serde(default)]
+    pub route_entries_per_node: f64,
     /// Run-wide counters (loops, false positives, probes, overhead, stretch samples):
     /// with faults.parquet, all `x0 merge` needs to recompute the summary.
     pub counters: RunCounters,
@@ -204,6 +212,8 @@ impl RunReport {
                     wall_seconds: w.as_secs_f64(),
                     baseline_success: r.baseline_success,
                     timer_spins: r.engine.timer_spins,
+                    state_bytes_per_node: r.state_bytes.total() as u64 / u64::from(r.live_nodes.max(1)),
+                    route_entries_per_node: r.route_entries as f64 / f64::from(r.live_nodes.max(1)),
                     counters: r.counters.clone(),
                 })
                 .collect(),
