@@ -4,6 +4,7 @@
 
 pub mod area;
 pub mod config;
+pub mod eventlog;
 pub mod ids;
 pub mod metrics;
 pub mod node;

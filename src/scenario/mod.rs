@@ -500,6 +500,18 @@ pub enum ScenarioError {
     Empty(String),
 }
 
+impl Origin {
+    /// An invalid `protocol:` section (of a scenario or of a live node's config): points at
+    /// the offending key if the file sets it, at the section otherwise.
+    pub fn protocol_error(&self, section: Location, e: &crate::config::ConfigError) -> ScenarioError {
+        let key = e.field.rsplit('.').next().unwrap_or(e.field);
+        match find_key(&self.text, (section.line() as usize).max(1), key) {
+            Some((line, column)) => render_at(self, line, column, &e.to_string()),
+            None => error_at(self, section, e.to_string()),
+        }
+    }
+}
+
 /// Formats an error at a location in the scenario text, in the same style as parse errors.
 pub fn error_at(origin: &Origin, location: Location, message: impl Into<String>) -> ScenarioError {
     if location == Location::UNKNOWN {
@@ -573,13 +585,7 @@ impl Scenario {
             ));
         }
         if let Err(e) = f.protocol.value.validate() {
-            // Point at the offending key if the file sets it; at the section otherwise.
-            let key = e.field.rsplit('.').next().unwrap_or(e.field);
-            let start = f.protocol.referenced.line() as usize;
-            return Err(match find_key(&origin.text, start.max(1), key) {
-                Some((line, column)) => render_at(&origin, line, column, &e.to_string()),
-                None => at(f.protocol.referenced, e.to_string()),
-            });
+            return Err(origin.protocol_error(f.protocol.referenced, &e));
         }
         if f.workload.probe_interval.is_zero() {
             return Err(at(Location::UNKNOWN, "workload.probe_interval: must be more than 0s".into()));

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 use x0_sim::RunResult;
+use x0tta6bl4::eventlog::{Detail, EventRecord, Kind};
 use x0tta6bl4::metrics::Stats;
 
 /// A column named `$name` with `$f` applied to every row.
@@ -151,82 +152,28 @@ pub fn write_all(dir: &Path, rows: &[FaultRow], report: &RunReport) -> anyhow::R
     Ok(())
 }
 
-/// Every node event after warmup, flattened: one row per event.
+/// Every node event after warmup, flattened: one row per event, the fields of
+/// [`EventRecord`] (what `x0-node` streams), with time in milliseconds.
 pub fn events_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
-    use x0tta6bl4::node::{Event, Incident, NeighbourState};
-    struct Row {
-        seed: u64,
-        t_ms: f64,
-        node: u32,
-        event: &'static str,
-        detail: &'static str,
-        peer: Option<u32>,
-        dest: Option<u32>,
-        next_hop: Option<u32>,
-        previous: Option<u32>,
-        metric: Option<u32>,
-    }
-    let mut rows = Vec::new();
-    for (r, _) in runs {
-        for e in &r.trace.events {
-            let mut row = Row {
-                seed: r.seed,
-                t_ms: e.t.as_secs_f64() * 1e3,
-                node: e.node.0,
-                event: "",
-                detail: "",
-                peer: None,
-                dest: None,
-                next_hop: None,
-                previous: None,
-                metric: None,
-            };
-            match e.event {
-                Event::Neighbour { peer, state, .. } => {
-                    row.event = "neighbour";
-                    row.detail = match state {
-                        NeighbourState::Up => "up",
-                        NeighbourState::Suspected => "suspected",
-                        NeighbourState::Down => "down",
-                    };
-                    row.peer = Some(peer.0);
-                }
-                Event::Route { dest, next_hop, previous, metric, .. } => {
-                    row.event = "route";
-                    row.dest = Some(dest.0);
-                    row.next_hop = next_hop.map(|n| n.0);
-                    row.previous = previous.map(|n| n.0);
-                    row.metric = Some(u32::from(metric));
-                }
-                Event::Incident { incident, .. } => {
-                    row.event = "incident";
-                    match incident {
-                        Incident::Starved { dest } => (row.detail, row.dest) = ("starved", Some(dest.0)),
-                        Incident::NeighbourRestarted { peer, .. } => (row.detail, row.peer) = ("neighbour_restarted", Some(peer.0)),
-                        Incident::TtlExpired { src, dst } => {
-                            (row.detail, row.peer, row.dest) = ("ttl_expired", Some(src.0), Some(dst.0))
-                        }
-                    }
-                }
-                // Probe outcomes are in probes.parquet, with their pair and send time.
-                Event::Probe { .. } => continue,
-            }
-            rows.push(row);
-        }
-    }
+    // Probe outcomes are in probes.parquet, with their pair and send time.
+    let rows: Vec<(u64, EventRecord)> = runs
+        .iter()
+        .flat_map(|(r, _)| r.trace.events.iter().map(move |e| (r.seed, EventRecord::from(e))))
+        .filter(|(_, e)| e.event != Kind::Probe)
+        .collect();
     DataFrame::new(
         rows.len(),
         vec![
-            column!(rows, "seed", |r| r.seed),
-            column!(rows, "t_ms", |r| r.t_ms),
-            column!(rows, "node", |r| r.node),
-            column!(rows, "event", |r| r.event.to_string()),
-            column!(rows, "detail", |r| r.detail.to_string()),
-            column!(rows, "peer", |r| r.peer),
-            column!(rows, "dest", |r| r.dest),
-            column!(rows, "next_hop", |r| r.next_hop),
-            column!(rows, "previous", |r| r.previous),
-            column!(rows, "metric", |r| r.metric),
+            column!(rows, "seed", |r| r.0),
+            column!(rows, "t_ms", |r| ms(r.1.t_ns)),
+            column!(rows, "node", |r| r.1.node),
+            column!(rows, "event", |r| r.1.event.as_str().to_string()),
+            column!(rows, "detail", |r| r.1.detail.map_or("", Detail::as_str).to_string()),
+            column!(rows, "peer", |r| r.1.peer),
+            column!(rows, "dest", |r| r.1.dest),
+            column!(rows, "next_hop", |r| r.1.next_hop),
+            column!(rows, "previous", |r| r.1.previous),
+            column!(rows, "metric", |r| r.1.metric.map(u32::from)),
         ],
     )
 }
