@@ -35,15 +35,16 @@ validate: build
 clean-results:
 	rm -rf results
 
-# What a build needs beyond the Rust toolchain: a C compiler and make for the compression
-# libraries Parquet links (zstd, lz4). Installed with apt-get when we are root; otherwise
+# What a build needs beyond the Rust toolchain, as package:command: a C compiler and make
+# for the compression libraries Parquet links (zstd, lz4), and iproute2's `ip` for the
+# network-namespace tests of x0-node. Installed with apt-get when we are root; otherwise
 # named, with the command to run.
-APT_PACKAGES := gcc make
+APT_PACKAGES := gcc:gcc make:make iproute2:ip
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo is not installed; install Rust 1.95 with rustup (https://rustup.rs)"; exit 1; }
 	@$(CARGO) clippy --version >/dev/null 2>&1 || { echo "error: clippy is missing; run: rustup component add clippy"; exit 1; }
 	@missing=""; \
-	for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	for pc in $(APT_PACKAGES); do command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "== installing:$$missing"; \

@@ -1,0 +1,182 @@
+//! The x0-node event loop: real time and real datagrams into the core's `Node`, frames and
+//! events out. It decides nothing about the protocol; it only moves bytes and time.
+
+use crate::config::NodeConfig;
+use crate::identity;
+use crate::metrics::Metrics;
+use crate::net::{self, Iface};
+use crate::serve;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::broadcast;
+use tracing::{debug, info, warn};
+use x0tta6bl4::eventlog::EventRecord;
+use x0tta6bl4::ids::{Dest, IfIndex};
+use x0tta6bl4::metrics::TimedEvent;
+use x0tta6bl4::node::{Event, Node};
+use x0tta6bl4::time::Instant;
+
+/// Event lines a slow stream client may fall behind by before it misses some (and is told
+/// how many).
+const EVENT_STREAM_BACKLOG: usize = 4096;
+/// The longest the loop sleeps even if the node asks for nothing sooner: keeps the health
+/// heartbeat fresh on an idle node.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Largest datagram read; the core's frames are far smaller, so anything longer is cut and
+/// then refused by the decoder.
+const RECV_BUFFER_BYTES: usize = 65_536;
+
+/// What the HTTP endpoints and the event stream share with the loop.
+pub struct Shared {
+    pub metrics: Mutex<Metrics>,
+    /// Unix milliseconds of the loop's last turn: `/health` fails when it goes stale.
+    pub heartbeat_ms: AtomicU64,
+    pub events: broadcast::Sender<Arc<str>>,
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The core's clock: nanoseconds since the daemon started, from the monotonic clock.
+struct Clock {
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
+        let cap = self.start.elapsed() + IDLE_WAKE;
+        self.start + Duration::from_nanos(t.as_nanos()).min(cap)
+    }
+}
+
+enum Input {
+    Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Timer,
+    Stop(&'static str),
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
+    let secret = identity::load_or_create(&cfg.identity)?;
+    let mut ifaces = Vec::with_capacity(cfg.interfaces.len());
+    for name in &cfg.interfaces {
+        ifaces.push(Iface::open(name, cfg.port)?);
+    }
+    // Static peers, per interface: greeted by unicast beside every multicast frame.
+    let statics: Vec<Vec<SocketAddr>> = ifaces
+        .iter()
+        .map(|i| {
+            let on = cfg.peers.iter().filter(|p| p.interface == i.name);
+            on.map(|p| SocketAddr::V6(std::net::SocketAddrV6::new(p.address, p.port, 0, i.index))).collect()
+        })
+        .collect();
+    let clock = Clock { start: tokio::time::Instant::now() };
+    let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), secret, clock.now()).context("starting the protocol node")?;
+    for _ in &ifaces {
+        node.add_interface(clock.now());
+    }
+    let shared = Arc::new(Shared {
+        metrics: Mutex::new(Metrics::default()),
+        heartbeat_ms: AtomicU64::new(unix_nanos() / 1_000_000),
+        events: broadcast::channel(EVENT_STREAM_BACKLOG).0,
+    });
+    if let Some(addr) = cfg.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics address {addr}"))?;
+        info!("metrics at http://{}/metrics, health at /health", listener.local_addr()?);
+        tokio::spawn(serve::http(listener, shared.clone()));
+    }
+    if let Some(addr) = cfg.events {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding event stream address {addr}"))?;
+        info!("event stream (JSON lines) at tcp://{}", listener.local_addr()?);
+        tokio::spawn(serve::events(listener, shared.clone()));
+    }
+    let names: Vec<&str> = ifaces.iter().map(|i| i.name.as_str()).collect();
+    info!(node = %cfg.node_id, incarnation = node.incarnation(), port = cfg.port, "running on {}", names.join(", "));
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut buf = vec![0u8; RECV_BUFFER_BYTES];
+    let mut out = Vec::with_capacity(2048);
+    let mut first = 0;
+    loop {
+        drain(&mut node, &ifaces, &statics, cfg.port, &shared, &mut out);
+        shared.heartbeat_ms.store(unix_nanos() / 1_000_000, Ordering::Relaxed);
+        let wake = clock.to_tokio(node.poll_timeout());
+        let input = tokio::select! {
+            biased;
+            _ = sigterm.recv() => Input::Stop("SIGTERM"),
+            _ = sigint.recv() => Input::Stop("SIGINT"),
+            (i, r) = std::future::poll_fn(|cx| net::poll_recv(&ifaces, first, cx, &mut buf)) => Input::Datagram(i, r),
+            _ = tokio::time::sleep_until(wake) => Input::Timer,
+        };
+        match input {
+            Input::Stop(why) => {
+                info!("{why}: stopping");
+                return Ok(());
+            }
+            Input::Timer => node.handle_timeout(clock.now()),
+            Input::Datagram(i, Ok((len, from))) => {
+                first = (i + 1) % ifaces.len();
+                node.handle_datagram(clock.now(), IfIndex(i as u16), net::peer_addr(from), &buf[..len]);
+            }
+            Input::Datagram(i, Err(e)) => {
+                first = (i + 1) % ifaces.len();
+                shared.metrics.lock().expect("metrics lock").rx_errors.inc();
+                warn!(interface = %ifaces[i].name, "receive failed: {e}");
+            }
+        }
+    }
+}
+
+/// Sends every frame the node has queued, publishes its events, and updates the metrics.
+fn drain(node: &mut Node, ifaces: &[Iface], statics: &[Vec<SocketAddr>], port: u16, shared: &Shared, out: &mut Vec<u8>) {
+    let mut send_errors = 0u64;
+    while let Some(tx) = node.poll_transmit(out) {
+        let iface = &ifaces[tx.iface.index()];
+        let mut send = |to: SocketAddr| {
+            // Non-blocking: a full socket buffer drops the frame, as a full link would.
+            if let Err(e) = iface.socket.try_send_to(out, to) {
+                send_errors += 1;
+                debug!(interface = %iface.name, %to, "send failed: {e}");
+            }
+        };
+        match tx.dest {
+            Dest::Multicast => {
+                send(iface.multicast(port));
+                statics[tx.iface.index()].iter().for_each(|&p| send(p));
+            }
+            Dest::Unicast(peer) => send(iface.unicast(peer)),
+        }
+    }
+    // Nothing above the core consumes application payloads yet; they are counted by the
+    // node (data_delivered) and let go.
+    while node.poll_delivery(out).is_some() {}
+    while let Some(event) = node.poll_event() {
+        log_event(&event);
+        let timed = TimedEvent { t: Instant::from_nanos(unix_nanos()), node: node.id(), event };
+        let line = serde_json::to_string(&EventRecord::from(&timed)).expect("records serialize");
+        // No subscriber is not an error: the stream is for whoever is listening.
+        let _ = shared.events.send(Arc::from(line));
+    }
+    let mut m = shared.metrics.lock().expect("metrics lock");
+    m.tx_errors.inc_by(send_errors);
+    m.update(node);
+}
+
+fn log_event(e: &Event) {
+    match *e {
+        Event::Neighbour { iface, peer, state, .. } => info!(%iface, %peer, "neighbour {state:?}"),
+        Event::Route { dest, next_hop, metric, .. } => debug!(%dest, ?next_hop, metric, "route"),
+        Event::Probe { id, dst, outcome, .. } => debug!(id, %dst, ?outcome, "probe"),
+        Event::Incident { incident, .. } => info!(?incident, "incident"),
+    }
+}

@@ -1,0 +1,168 @@
+//! A mesh of Linux network namespaces joined by veth pairs, for running real nodes on one
+//! machine. Everything it creates it removes when dropped, panics included: child
+//! processes are killed and reaped, namespaces (and with them their veth ends) deleted.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LabError {
+    #[error("the namespace lab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN); run as root")]
+    NotRoot,
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("cannot enter namespace {ns}: {source}")]
+    Enter { ns: String, source: std::io::Error },
+}
+
+/// A node's namespace in the lab.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Ns(pub usize);
+
+pub struct Lab {
+    /// Unique to this lab (process id plus a tag), so labs of concurrent tests or runs never
+    /// collide, and leftovers of a killed run are recognisable by name.
+    prefix: String,
+    namespaces: Vec<String>,
+    links: usize,
+    children: Vec<Child>,
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn ip(args: &[&str]) -> Result<(), LabError> {
+    let out = Command::new("ip").args(args).stdin(Stdio::null()).output().map_err(|e| LabError::Command {
+        command: format!("ip {}", args.join(" ")),
+        detail: format!("{e} (is iproute2 installed?)"),
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Command {
+            command: format!("ip {}", args.join(" ")),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+impl Lab {
+    pub fn new(tag: &str) -> Result<Lab, LabError> {
+        if !is_root() {
+            return Err(LabError::NotRoot);
+        }
+        Ok(Lab { prefix: format!("x0-{tag}-{}", std::process::id()), namespaces: Vec::new(), links: 0, children: Vec::new() })
+    }
+
+    pub fn name(&self, ns: Ns) -> &str {
+        &self.namespaces[ns.0]
+    }
+
+    /// A new namespace with its loopback up.
+    pub fn add_namespace(&mut self) -> Result<Ns, LabError> {
+        let name = format!("{}-{}", self.prefix, self.namespaces.len());
+        ip(&["netns", "add", &name])?;
+        self.namespaces.push(name.clone());
+        ip(&["-n", &name, "link", "set", "lo", "up"])?;
+        Ok(Ns(self.namespaces.len() - 1))
+    }
+
+    /// Joins `a` and `b` with a veth pair whose ends are named `a_if` in `a` and `b_if` in
+    /// `b` (names need only be unique inside their namespace). Duplicate address detection
+    /// is off on both ends, so link-local addresses are usable at once.
+    pub fn link(&mut self, a: Ns, a_if: &str, b: Ns, b_if: &str) -> Result<(), LabError> {
+        // Created in the root namespace under names unique to this lab, then moved.
+        let (ta, tb) = (format!("x0l{}a{}", std::process::id() % 100_000, self.links), format!("x0l{}b{}", std::process::id() % 100_000, self.links));
+        self.links += 1;
+        ip(&["link", "add", &ta, "type", "veth", "peer", "name", &tb])?;
+        for (tmp, ns, name) in [(&ta, a, a_if), (&tb, b, b_if)] {
+            let ns = self.namespaces[ns.0].clone();
+            ip(&["link", "set", tmp, "netns", &ns])?;
+            ip(&["-n", &ns, "link", "set", tmp, "name", name])?;
+            let sysctl = format!("net.ipv6.conf.{name}.accept_dad=0");
+            let out = Command::new("ip").args(["netns", "exec", &ns, "sysctl", "-qw", &sysctl]).output();
+            if !out.is_ok_and(|o| o.status.success()) {
+                return Err(LabError::Command { command: format!("sysctl -w {sysctl} in {ns}"), detail: "failed".into() });
+            }
+            ip(&["-n", &ns, "link", "set", name, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Sets a link end up or down, as a cable pulled or plugged would.
+    pub fn set_link(&self, ns: Ns, ifname: &str, up: bool) -> Result<(), LabError> {
+        ip(&["-n", self.name(ns), "link", "set", ifname, if up { "up" } else { "down" }])
+    }
+
+    /// Starts `program args` inside `ns`; returns its index for `signal` and `wait`.
+    pub fn spawn(&mut self, ns: Ns, program: &str, args: &[&str], stderr: Stdio) -> Result<usize, LabError> {
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.name(ns), program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| LabError::Command { command: format!("ip netns exec … {program}"), detail: e.to_string() })?;
+        self.children.push(child);
+        Ok(self.children.len() - 1)
+    }
+
+    pub fn signal(&self, child: usize, signal: libc::c_int) {
+        if let Ok(pid) = i32::try_from(self.children[child].id()) {
+            // SAFETY: kill has no memory-safety preconditions; a stale pid is at worst ESRCH,
+            // and the pid cannot be reused while we have not reaped the child.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
+    /// Waits for a child to exit, up to `timeout`; `None` if it is still running.
+    pub fn wait(&mut self, child: usize, timeout: std::time::Duration) -> Option<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.children[child].try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Runs `f` on a thread inside `ns`: sockets it opens live in that namespace, which is
+    /// how the harness reaches a node's loopback-bound metrics and event stream.
+    pub fn in_namespace<T: Send>(&self, ns: Ns, f: impl FnOnce() -> T + Send) -> Result<T, LabError> {
+        let name = self.name(ns).to_string();
+        let enter = |source| LabError::Enter { ns: name.clone(), source };
+        let file = File::open(format!("/run/netns/{name}")).map_err(enter)?;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns on a valid namespace fd changes only this thread's namespace.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(enter(std::io::Error::last_os_error()));
+                }
+                Ok(f())
+            })
+            .join()
+            .expect("namespace thread panicked")
+        })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Deleting a namespace deletes the veth ends in it, and with them their peers.
+        for ns in &self.namespaces {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                eprintln!("warning: cleaning up the lab: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The live backend: `x0-node` drives the core's `Node` on real interfaces with tokio UDP.
+//! No protocol logic lives here (ARCHITECTURE.md): only sockets, clocks, signals, and
+//! serving metrics and events.
+
+pub mod config;
+pub mod daemon;
+pub mod identity;
+pub mod metrics;
+pub mod net;
+mod serve;
+pub mod lab;

@@ -1,0 +1,108 @@
+//! What x0-node serves on TCP: `/metrics` and `/health` over HTTP/1.1, and the JSON-lines
+//! event stream. Both run beside the protocol loop and never block it.
+
+use crate::daemon::Shared;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, warn};
+
+/// Largest HTTP request head read; scrapers send a few hundred bytes.
+const REQUEST_HEAD_MAX: usize = 8192;
+/// A client that has not sent its request by then is dropped.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// `/health` fails when the protocol loop has not turned for this long (it wakes at least
+/// once a second).
+const HEALTH_STALE_MS: u64 = 3_000;
+
+pub async fn http(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &shared)).await {
+                        debug!(%peer, "HTTP client too slow: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("accepting an HTTP client failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 || head.len() + n > REQUEST_HEAD_MAX {
+            return Ok(());
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (status, kind, body) = match (method, path) {
+        (b"GET", b"/metrics") => {
+            let text = shared.metrics.lock().expect("metrics lock").render();
+            ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", text)
+        }
+        (b"GET", b"/health") => {
+            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let age_ms = now_ms.saturating_sub(shared.heartbeat_ms.load(Ordering::Relaxed));
+            if age_ms <= HEALTH_STALE_MS {
+                ("200 OK", "text/plain", "ok\n".to_string())
+            } else {
+                ("503 Service Unavailable", "text/plain", format!("protocol loop stalled for {age_ms} ms\n"))
+            }
+        }
+        (b"GET", _) => ("404 Not Found", "text/plain", "not found; try /metrics or /health\n".to_string()),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET is served\n".to_string()),
+    };
+    let response =
+        format!("HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Streams every event from the moment a client connects, one JSON object per line. A
+/// client that falls more than the backlog behind gets `{"lagged":N}` in place of the N
+/// events it missed, so a gap is never silent.
+pub async fn events(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("accepting an event-stream client failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let mut rx = shared.events.subscribe();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let line = match rx.recv().await {
+                    Ok(line) => line,
+                    Err(RecvError::Lagged(n)) => {
+                        shared.metrics.lock().expect("metrics lock").events_lagged.inc_by(n);
+                        Arc::from(format!("{{\"lagged\":{n}}}"))
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if stream.write_all(line.as_bytes()).await.is_err() || stream.write_all(b"\n").await.is_err() {
+                    debug!(%peer, "event-stream client went away");
+                    return;
+                }
+            }
+        });
+    }
+}
