@@ -35,16 +35,18 @@ validate: build
 clean-results:
 	rm -rf results
 
-# What a build needs beyond the Rust toolchain, as package:command: a C compiler and make
-# for the compression libraries Parquet links (zstd, lz4), and iproute2's `ip` for the
-# network-namespace tests of x0-node. Installed with apt-get when we are root; otherwise
-# named, with the command to run.
-APT_PACKAGES := gcc:gcc make:make iproute2:ip
+# What a build needs beyond the Rust toolchain, as package:command-or-file: a C compiler
+# and make for the compression libraries Parquet links (zstd, lz4), clang and libbpf's
+# headers for the XDP program, and iproute2's `ip` for the network-namespace tests of
+# x0-node. Installed with apt-get when we are root; otherwise named, with the command to run.
+APT_PACKAGES := gcc:gcc make:make clang:clang libbpf-dev:/usr/include/bpf/bpf_helpers.h iproute2:ip
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo is not installed; install Rust 1.95 with rustup (https://rustup.rs)"; exit 1; }
 	@$(CARGO) clippy --version >/dev/null 2>&1 || { echo "error: clippy is missing; run: rustup component add clippy"; exit 1; }
 	@missing=""; \
-	for pc in $(APT_PACKAGES); do command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \
+	for pc in $(APT_PACKAGES); do c=$${pc#*:}; \
+	  if [ "$${c:0:1}" = / ]; then [ -e "$$c" ]; else command -v "$$c" >/dev/null; fi || missing="$$missing $${pc%%:*}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "== installing:$$missing"; \

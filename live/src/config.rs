@@ -43,8 +43,14 @@ struct NodeConfigFile {
     metrics: Option<SocketAddr>,
     #[serde(default)]
     events: Option<SocketAddr>,
+    #[serde(default = "default_true")]
+    xdp: bool,
     #[serde(default = "default_protocol")]
     protocol: Spanned<ProtocolConfig>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_port() -> u16 {
@@ -80,6 +86,9 @@ pub struct NodeConfig {
     pub metrics: Option<SocketAddr>,
     /// Where the JSON-lines event stream is served (TCP), if anywhere.
     pub events: Option<SocketAddr>,
+    /// Attach the XDP program (default). Where it cannot attach the node runs in
+    /// userspace-only mode and says so; `false` does not try.
+    pub xdp: bool,
     pub protocol: ProtocolConfig,
 }
 
@@ -126,6 +135,7 @@ impl NodeConfig {
             peers: f.peers.into_iter().map(|p| p.value).collect(),
             metrics: f.metrics,
             events: f.events,
+            xdp: f.xdp,
             protocol: f.protocol.value,
         })
     }

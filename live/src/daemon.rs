@@ -6,6 +6,7 @@ use crate::identity;
 use crate::metrics::Metrics;
 use crate::net::{self, Iface};
 use crate::serve;
+use crate::xdp::XdpHandle;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,8 @@ const RECV_BUFFER_BYTES: usize = 65_536;
 /// What the HTTP endpoints and the event stream share with the loop.
 pub struct Shared {
     pub metrics: Mutex<Metrics>,
+    /// The XDP program, when attached; `None` in userspace-only mode.
+    pub xdp: Mutex<Option<XdpHandle>>,
     /// Unix milliseconds of the loop's last turn: `/health` fails when it goes stale.
     pub heartbeat_ms: AtomicU64,
     pub events: broadcast::Sender<Arc<str>>,
@@ -84,8 +87,25 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     for _ in &ifaces {
         node.add_interface(clock.now());
     }
+    let xdp = if cfg.xdp {
+        let names: Vec<&str> = cfg.interfaces.iter().map(String::as_str).collect();
+        match XdpHandle::attach(&names, cfg.port) {
+            Ok(h) => {
+                info!("XDP attached ({})", names.iter().zip(&h.modes).map(|(n, m)| format!("{n}: {m}")).collect::<Vec<_>>().join(", "));
+                Some(h)
+            }
+            Err(e) => {
+                warn!("XDP unavailable ({e}); running in userspace-only mode: no kernel counters, quarantine or loss injection");
+                None
+            }
+        }
+    } else {
+        info!("XDP off by config: userspace-only mode");
+        None
+    };
     let shared = Arc::new(Shared {
         metrics: Mutex::new(Metrics::default()),
+        xdp: Mutex::new(xdp),
         heartbeat_ms: AtomicU64::new(unix_nanos() / 1_000_000),
         events: broadcast::channel(EVENT_STREAM_BACKLOG).0,
     });

@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod net;
 mod serve;
 pub mod lab;
+pub mod xdp;

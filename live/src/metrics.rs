@@ -2,12 +2,18 @@
 //! gauges. The daemon updates them after every input; scrapes read atomics.
 
 use prometheus_client::encoding::text::encode;
+use crate::xdp::{XdpHandle, XdpStats};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use x0tta6bl4::node::{Node, NodeStats};
 
 type Field = fn(&NodeStats) -> u64;
+
+/// Peers with their own counter series; past this, new source addresses (forged floods)
+/// are not given one. The XDP map itself is an LRU of 1024.
+const PEER_SERIES_MAX: usize = 4096;
 
 /// Every counter of [`NodeStats`], by its Prometheus name (without the `x0_` prefix and
 /// `_total` suffix the registry adds).
@@ -42,6 +48,12 @@ pub struct Metrics {
     pub tx_errors: Counter,
     pub rx_errors: Counter,
     pub events_lagged: Counter,
+    xdp: [Counter; 5],
+    xdp_last: XdpStats,
+    /// Per-peer packets and bytes as the XDP program counted them, labelled by address.
+    peer_packets: Family<Vec<(String, String)>, Counter>,
+    peer_bytes: Family<Vec<(String, String)>, Counter>,
+    peer_last: std::collections::BTreeMap<std::net::Ipv6Addr, (u64, u64)>,
 }
 
 impl Default for Metrics {
@@ -65,7 +77,36 @@ impl Default for Metrics {
         registry.register("socket_receive_errors", "Errors receiving from a socket", rx_errors.clone());
         let events_lagged = Counter::default();
         registry.register("event_stream_lagged", "Events a slow event-stream client missed", events_lagged.clone());
-        Metrics { registry, counters, last: NodeStats::default(), neighbours, destinations, tx_errors, rx_errors, events_lagged }
+        let xdp: [Counter; 5] = Default::default();
+        let names = [
+            ("xdp_passed", "Protocol packets the XDP program passed"),
+            ("xdp_blocked", "Protocol packets dropped in the kernel from quarantined peers"),
+            ("xdp_lost", "Protocol packets dropped in the kernel by injected loss"),
+            ("xdp_other", "Other packets the XDP program let through untouched"),
+            ("xdp_malformed", "Truncated packets the XDP program left to the stack"),
+        ];
+        for (c, (name, help)) in xdp.iter().zip(names) {
+            registry.register(name, help, c.clone());
+        }
+        let peer_packets = Family::default();
+        registry.register("xdp_peer_packets", "Protocol packets received per peer, counted by XDP", peer_packets.clone());
+        let peer_bytes = Family::default();
+        registry.register("xdp_peer_bytes", "Protocol bytes received per peer, counted by XDP", peer_bytes.clone());
+        Metrics {
+            registry,
+            counters,
+            last: NodeStats::default(),
+            neighbours,
+            destinations,
+            tx_errors,
+            rx_errors,
+            events_lagged,
+            xdp,
+            xdp_last: XdpStats::default(),
+            peer_packets,
+            peer_bytes,
+            peer_last: Default::default(),
+        }
     }
 }
 
@@ -79,6 +120,32 @@ impl Metrics {
         self.last = now.clone();
         self.neighbours.set(node.neighbours().count() as i64);
         self.destinations.set(node.destinations() as i64);
+    }
+
+    /// Brings the XDP program's counters in (at scrape time: they live in kernel maps).
+    pub fn update_xdp(&mut self, xdp: &XdpHandle) {
+        let (now, last) = (xdp.stats(), self.xdp_last);
+        let pairs = [
+            (now.passed, last.passed),
+            (now.blocked, last.blocked),
+            (now.lost, last.lost),
+            (now.other, last.other),
+            (now.malformed, last.malformed),
+        ];
+        for (c, (n, l)) in self.xdp.iter().zip(pairs) {
+            c.inc_by(n.saturating_sub(l));
+        }
+        self.xdp_last = now;
+        for (addr, c) in xdp.peer_counters() {
+            if !self.peer_last.contains_key(&addr) && self.peer_last.len() >= PEER_SERIES_MAX {
+                continue;
+            }
+            let (packets, bytes) = self.peer_last.get(&addr).copied().unwrap_or_default();
+            let labels = vec![("peer".to_string(), addr.to_string())];
+            self.peer_packets.get_or_create(&labels).inc_by(c.packets.saturating_sub(packets));
+            self.peer_bytes.get_or_create(&labels).inc_by(c.bytes.saturating_sub(bytes));
+            self.peer_last.insert(addr, (c.packets, c.bytes));
+        }
     }
 
     /// The Prometheus text exposition.

@@ -49,13 +49,22 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let target = String::from_utf8_lossy(target);
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let (status, kind, body) = match (method, path) {
-        (b"GET", b"/metrics") => {
-            let text = shared.metrics.lock().expect("metrics lock").render();
-            ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", text)
+        (b"GET", "/metrics") => {
+            let mut m = shared.metrics.lock().expect("metrics lock");
+            if let Some(xdp) = shared.xdp.lock().expect("xdp lock").as_ref() {
+                m.update_xdp(xdp);
+            }
+            ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", m.render())
         }
-        (b"GET", b"/health") => {
+        (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => match xdp_control(shared, path, query) {
+            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
+            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
+        },
+        (b"GET", "/health") => {
             let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
             let age_ms = now_ms.saturating_sub(shared.heartbeat_ms.load(Ordering::Relaxed));
             if age_ms <= HEALTH_STALE_MS {
@@ -64,13 +73,35 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 ("503 Service Unavailable", "text/plain", format!("protocol loop stalled for {age_ms} ms\n"))
             }
         }
-        (b"GET", _) => ("404 Not Found", "text/plain", "not found; try /metrics or /health\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET is served\n".to_string()),
+        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET and POST are served\n".to_string()),
     };
     let response =
         format!("HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The kernel-side controls, for operators and the namespace lab:
+/// `POST /xdp/loss?p=0.3[&peer=fe80::1]` (p = 1 is a partition, p = 0 on a peer removes its
+/// override), `POST /xdp/block?peer=…` (quarantine), `POST /xdp/unblock?peer=…`.
+fn xdp_control(shared: &Shared, path: &str, query: &str) -> Result<(), (&'static str, String)> {
+    let bad = |msg: String| ("400 Bad Request", msg);
+    let (mut peer, mut p) = (None, None);
+    for pair in query.split('&').filter(|s| !s.is_empty()) {
+        match pair.split_once('=') {
+            Some(("peer", v)) => peer = Some(v.parse::<std::net::Ipv6Addr>().map_err(|e| bad(format!("peer={v}: {e}; give an IPv6 address")))?),
+            Some(("p", v)) => p = Some(v.parse::<f64>().map_err(|e| bad(format!("p={v}: {e}; give a probability from 0 to 1")))?),
+            _ => return Err(bad(format!("unknown parameter `{pair}`; expected peer= and p="))),
+        }
+    }
+    let mut xdp = shared.xdp.lock().expect("xdp lock");
+    let xdp = xdp.as_mut().ok_or(("503 Service Unavailable", "XDP is not attached: this node runs in userspace-only mode".to_string()))?;
+    let result = match path {
+        "/xdp/loss" => xdp.set_loss(peer, p.ok_or_else(|| bad("p= is required".into()))?),
+        _ => xdp.set_blocked(peer.ok_or_else(|| bad("peer= is required".into()))?, path == "/xdp/block"),
+    };
+    result.map_err(|e| bad(e.to_string()))
 }
 
 /// Streams every event from the moment a client connects, one JSON object per line. A

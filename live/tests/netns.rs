@@ -1,6 +1,7 @@
 //! x0-node on real interfaces: three network namespaces in a line, a - b - c, joined by
 //! veth pairs. The nodes find each other and route a to c through b; a's event stream and
-//! b's metrics and health answer; SIGKILL on b is detected by a; SIGTERM stops a cleanly.
+//! b's metrics and health answer; XDP counts b's peers, and loss and quarantine injected in
+//! a's kernel cut b off and heal; SIGKILL on b is detected by a; SIGTERM stops a cleanly.
 //! Needs root (namespaces); without it the test says so and skips.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,15 +62,23 @@ fn wait_for(lines: &mut impl BufRead, timeout: Duration, what: &str, want: impl 
     panic!("no {what} within {timeout:?}");
 }
 
-fn http_get(lab: &Lab, ns: Ns, path: &str) -> String {
+fn http(lab: &Lab, ns: Ns, method: &str, path: &str) -> String {
     lab.in_namespace(ns, || {
         let mut s = TcpStream::connect(METRICS).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
     })
     .unwrap()
+}
+
+/// The link-local address of `ifname` in `ns`.
+fn link_local(lab: &Lab, ns: Ns, ifname: &str) -> String {
+    let out = std::process::Command::new("ip").args(["-n", lab.name(ns), "-6", "addr", "show", "dev", ifname]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let addr = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1).unwrap_or_else(|| panic!("no inet6 on {ifname}: {text}"));
+    addr.split('/').next().unwrap().to_string()
 }
 
 #[test]
@@ -96,19 +105,39 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
         r.node == 1 && r.event == Kind::Route && r.dest == Some(3) && r.next_hop == Some(2)
     });
 
-    let health = http_get(&lab, b, "/health");
+    let health = http(&lab, b, "GET", "/health");
     assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
-    let metrics = http_get(&lab, b, "/metrics");
+    let metrics = http(&lab, b, "GET", "/metrics");
     assert!(metrics.contains("x0_neighbours 2"), "b should have two neighbours:\n{metrics}");
     assert!(metrics.contains("# TYPE x0_frames_rx counter"), "{metrics}");
-    assert!(http_get(&lab, b, "/nope").starts_with("HTTP/1.1 404"));
+    assert!(http(&lab, b, "GET", "/nope").starts_with("HTTP/1.1 404"));
+
+    // XDP on veth: b counts its peers' packets in the kernel.
+    assert!(metrics.contains("x0_xdp_peer_packets_total{peer=\"fe80::"), "no per-peer XDP counters on b:\n{metrics}");
+    let passed = metrics.lines().find_map(|l| l.strip_prefix("x0_xdp_passed_total ")).and_then(|v| v.parse::<u64>().ok());
+    assert!(passed.is_some_and(|n| n > 0), "XDP passed nothing on b:\n{metrics}");
+
+    // A partition injected in a's kernel: a stops hearing b, declares it down, and finds it
+    // again when the loss is lifted.
+    let up = |r: &EventRecord| r.event == Kind::Neighbour && r.peer == Some(2) && r.detail == Some(Detail::Up);
+    let down = |r: &EventRecord| r.event == Kind::Neighbour && r.peer == Some(2) && r.detail == Some(Detail::Down);
+    assert!(http(&lab, a, "POST", "/xdp/loss?p=1").starts_with("HTTP/1.1 200"));
+    wait_for(&mut events, Duration::from_secs(3), "a losing b to injected loss", down);
+    assert!(http(&lab, a, "POST", "/xdp/loss?p=0").starts_with("HTTP/1.1 200"));
+    wait_for(&mut events, Duration::from_secs(3), "a finding b again", up);
+    // Quarantine of b's address on a's link, then lifted.
+    let addr = link_local(&lab, b, "to-a");
+    assert!(http(&lab, a, "POST", &format!("/xdp/block?peer={addr}")).starts_with("HTTP/1.1 200"));
+    wait_for(&mut events, Duration::from_secs(3), "a losing quarantined b", down);
+    assert!(http(&lab, a, "POST", &format!("/xdp/unblock?peer={addr}")).starts_with("HTTP/1.1 200"));
+    wait_for(&mut events, Duration::from_secs(3), "a finding b after quarantine", up);
+    let bad = http(&lab, a, "POST", "/xdp/loss?p=2");
+    assert!(bad.starts_with("HTTP/1.1 400") && bad.contains("between 0 and 1"), "{bad}");
 
     let killed = Instant::now();
     lab.signal(pb, libc::SIGKILL);
-    let down = wait_for(&mut events, Duration::from_secs(3), "a declaring b down", |r| {
-        r.event == Kind::Neighbour && r.peer == Some(2) && r.detail == Some(Detail::Down)
-    });
-    eprintln!("a declared b down {:?} after SIGKILL (record {down:?})", killed.elapsed());
+    let record = wait_for(&mut events, Duration::from_secs(3), "a declaring b down", down);
+    eprintln!("a declared b down {:?} after SIGKILL (record {record:?})", killed.elapsed());
 
     lab.signal(pa, libc::SIGTERM);
     let status = lab.wait(pa, Duration::from_secs(3)).expect("x0-node did not stop within 3 s of SIGTERM");
