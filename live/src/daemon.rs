@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 use x0tta6bl4::eventlog::EventRecord;
-use x0tta6bl4::ids::{Dest, IfIndex};
+use x0tta6bl4::ids::{Dest, IfIndex, NodeId};
 use x0tta6bl4::metrics::TimedEvent;
-use x0tta6bl4::node::{Event, Node};
+use x0tta6bl4::node::{Command, CommandError, Event, Node};
 use x0tta6bl4::time::Instant;
 
 /// Event lines a slow stream client may fall behind by before it misses some (and is told
@@ -31,6 +31,21 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// then refused by the decoder.
 const RECV_BUFFER_BYTES: usize = 65_536;
 
+/// Commands queued for the node from outside (HTTP) before the loop refuses more.
+const COMMAND_QUEUE_MAX: usize = 256;
+
+/// A command for the node, with where to say how it went.
+pub struct Control {
+    pub command: ControlCommand,
+    pub reply: oneshot::Sender<Result<(), CommandError>>,
+}
+
+#[derive(Copy, Clone, Debug)]
+pub enum ControlCommand {
+    /// An end-to-end probe to `dst`; its outcome arrives as a probe event with `id`.
+    Probe { dst: NodeId, id: u64 },
+}
+
 /// What the HTTP endpoints and the event stream share with the loop.
 pub struct Shared {
     pub metrics: Mutex<Metrics>,
@@ -39,6 +54,7 @@ pub struct Shared {
     /// Unix milliseconds of the loop's last turn: `/health` fails when it goes stale.
     pub heartbeat_ms: AtomicU64,
     pub events: broadcast::Sender<Arc<str>>,
+    pub commands: mpsc::Sender<Control>,
 }
 
 fn unix_nanos() -> u64 {
@@ -64,6 +80,7 @@ impl Clock {
 enum Input {
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
     Timer,
+    Control(Control),
     Stop(&'static str),
 }
 
@@ -103,7 +120,9 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         info!("XDP off by config: userspace-only mode");
         None
     };
+    let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
     let shared = Arc::new(Shared {
+        commands,
         metrics: Mutex::new(Metrics::default()),
         xdp: Mutex::new(xdp),
         heartbeat_ms: AtomicU64::new(unix_nanos() / 1_000_000),
@@ -135,6 +154,7 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             biased;
             _ = sigterm.recv() => Input::Stop("SIGTERM"),
             _ = sigint.recv() => Input::Stop("SIGINT"),
+            Some(c) = command_rx.recv() => Input::Control(c),
             (i, r) = std::future::poll_fn(|cx| net::poll_recv(&ifaces, first, cx, &mut buf)) => Input::Datagram(i, r),
             _ = tokio::time::sleep_until(wake) => Input::Timer,
         };
@@ -144,6 +164,11 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 return Ok(());
             }
             Input::Timer => node.handle_timeout(clock.now()),
+            Input::Control(Control { command: ControlCommand::Probe { dst, id }, reply }) => {
+                let result = node.handle_command(clock.now(), Command::Probe { dst, id });
+                // The asker may have given up; the probe went out (or not) either way.
+                let _ = reply.send(result);
+            }
             Input::Datagram(i, Ok((len, from))) => {
                 first = (i + 1) % ifaces.len();
                 node.handle_datagram(clock.now(), IfIndex(i as u16), net::peer_addr(from), &buf[..len]);

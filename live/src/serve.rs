@@ -1,7 +1,7 @@
 //! What x0-node serves on TCP: `/metrics` and `/health` over HTTP/1.1, and the JSON-lines
 //! event stream. Both run beside the protocol loop and never block it.
 
-use crate::daemon::Shared;
+use crate::daemon::{Control, ControlCommand, Shared};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,6 +60,10 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
             ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", m.render())
         }
+        (b"POST", "/probe") => match probe(shared, query).await {
+            Ok(()) => ("200 OK", "text/plain", "sent; the outcome is a probe event on the event stream\n".to_string()),
+            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
+        },
         (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => match xdp_control(shared, path, query) {
             Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
@@ -73,13 +77,35 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 ("503 Service Unavailable", "text/plain", format!("protocol loop stalled for {age_ms} ms\n"))
             }
         }
-        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
+        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET and POST are served\n".to_string()),
     };
     let response =
         format!("HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// `POST /probe?dst=N&id=K`: an end-to-end probe from this node to node N.
+async fn probe(shared: &Shared, query: &str) -> Result<(), (&'static str, String)> {
+    let bad = |msg: String| ("400 Bad Request", msg);
+    let (mut dst, mut id) = (None, None);
+    for pair in query.split('&').filter(|s| !s.is_empty()) {
+        match pair.split_once('=') {
+            Some(("dst", v)) => dst = Some(v.parse::<u32>().map_err(|e| bad(format!("dst={v}: {e}; give a node id")))?),
+            Some(("id", v)) => id = Some(v.parse::<u64>().map_err(|e| bad(format!("id={v}: {e}; give a number")))?),
+            _ => return Err(bad(format!("unknown parameter `{pair}`; expected dst= and id="))),
+        }
+    }
+    let (dst, id) = (dst.ok_or_else(|| bad("dst= is required".into()))?, id.ok_or_else(|| bad("id= is required".into()))?);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let command = ControlCommand::Probe { dst: x0tta6bl4::ids::NodeId(dst), id };
+    shared.commands.try_send(Control { command, reply }).map_err(|_| ("503 Service Unavailable", "command queue full".to_string()))?;
+    match answer.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(("409 Conflict", e.to_string())),
+        Err(_) => Err(("503 Service Unavailable", "the node is stopping".to_string())),
+    }
 }
 
 /// The kernel-side controls, for operators and the namespace lab:

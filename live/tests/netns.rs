@@ -105,6 +105,17 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
         r.node == 1 && r.event == Kind::Route && r.dest == Some(3) && r.next_hop == Some(2)
     });
 
+    // A probe from a to c across b comes back, measured.
+    assert!(http(&lab, a, "POST", "/probe?dst=3&id=7").starts_with("HTTP/1.1 200"));
+    let probe = wait_for(&mut events, Duration::from_secs(3), "probe 7 answered", |r| r.event == Kind::Probe && r.probe_id == Some(7));
+    assert_eq!(probe.detail, Some(Detail::Delivered), "{probe:?}");
+    assert!(probe.rtt_ns.is_some_and(|ns| ns > 0), "{probe:?}");
+    assert!(http(&lab, a, "POST", "/probe?dst=99&id=8").starts_with("HTTP/1.1 200"));
+    let nowhere = wait_for(&mut events, Duration::from_secs(3), "probe 8 judged", |r| r.event == Kind::Probe && r.probe_id == Some(8));
+    assert_eq!(nowhere.detail, Some(Detail::NoRoute), "{nowhere:?}");
+    let bad = http(&lab, a, "POST", "/probe?dst=x");
+    assert!(bad.starts_with("HTTP/1.1 400") && bad.contains("dst=x"), "{bad}");
+
     let health = http(&lab, b, "GET", "/health");
     assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
     let metrics = http(&lab, b, "GET", "/metrics");
