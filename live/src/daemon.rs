@@ -57,6 +57,15 @@ pub struct Shared {
     pub commands: mpsc::Sender<Control>,
 }
 
+/// The core's random stream for this run: the identity's secret mixed with fresh OS
+/// randomness, so that every start draws a new incarnation number (neighbours must see a
+/// restart as one) while nothing about the identity leaks from what the node sends.
+fn boot_seed(secret: &[u8; 32]) -> anyhow::Result<[u8; 32]> {
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).map_err(|e| anyhow::anyhow!("the operating system has no randomness to offer: {e}"))?;
+    Ok(std::array::from_fn(|i| secret[i] ^ fresh[i]))
+}
+
 fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
@@ -100,7 +109,7 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         })
         .collect();
     let clock = Clock { start: tokio::time::Instant::now() };
-    let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), secret, clock.now()).context("starting the protocol node")?;
+    let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), boot_seed(&secret)?, clock.now()).context("starting the protocol node")?;
     for _ in &ifaces {
         node.add_interface(clock.now());
     }

@@ -1,5 +1,5 @@
-//! The node's secret: 32 random bytes, kept in a file as hex. It seeds the core's random
-//! stream (incarnation numbers, jitter); post-quantum keys will be derived from it.
+//! The node's secret: 32 random bytes, kept in a file as hex. Post-quantum keys will be
+//! derived from it; today it is mixed into the seed of the core's random stream.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

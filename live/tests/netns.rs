@@ -1,7 +1,8 @@
 //! x0-node on real interfaces: three network namespaces in a line, a - b - c, joined by
 //! veth pairs. The nodes find each other and route a to c through b; a's event stream and
 //! b's metrics and health answer; XDP counts b's peers, and loss and quarantine injected in
-//! a's kernel cut b off and heal; SIGKILL on b is detected by a; SIGTERM stops a cleanly.
+//! a's kernel cut b off and heal; SIGKILL on b is detected by a, and b restarted is a new
+//! incarnation; SIGTERM stops a cleanly.
 //! Needs root (namespaces); without it the test says so and skips.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -149,6 +150,16 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     lab.signal(pb, libc::SIGKILL);
     let record = wait_for(&mut events, Duration::from_secs(3), "a declaring b down", down);
     eprintln!("a declared b down {:?} after SIGKILL (record {record:?})", killed.elapsed());
+    // b comes back; killed and restarted at once, before a can notice the silence, it is
+    // recognised as a new incarnation: every start draws a new one.
+    let pb = lab.spawn(b, NODE, &[&configs[1]], Stdio::inherit()).unwrap();
+    wait_for(&mut events, Duration::from_secs(3), "b back up", up);
+    lab.signal(pb, libc::SIGKILL);
+    lab.wait(pb, Duration::from_secs(1)).expect("SIGKILL did not stop b");
+    lab.spawn(b, NODE, &[&configs[1]], Stdio::inherit()).unwrap();
+    wait_for(&mut events, Duration::from_secs(3), "b seen restarted", |r| {
+        r.event == Kind::Incident && r.detail == Some(Detail::NeighbourRestarted) && r.peer == Some(2)
+    });
 
     lab.signal(pa, libc::SIGTERM);
     let status = lab.wait(pa, Duration::from_secs(3)).expect("x0-node did not stop within 3 s of SIGTERM");
