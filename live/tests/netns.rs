@@ -16,10 +16,10 @@ const NODE: &str = env!("CARGO_BIN_EXE_x0-node");
 const METRICS: &str = "127.0.0.1:9100";
 const EVENTS: &str = "127.0.0.1:9101";
 
-fn config(dir: &std::path::Path, id: u32, ifaces: &[&str]) -> String {
+fn config(dir: &std::path::Path, id: u32, ifaces: &[&str], xdp: bool) -> String {
     let path = dir.join(format!("n{id}.yaml"));
     let text = format!(
-        "node_id: {id}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\n",
+        "node_id: {id}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nxdp: {xdp}\n",
         dir.join(format!("n{id}.key")).display(),
         ifaces.join(", ")
     );
@@ -94,7 +94,8 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     let (a, b, c) = (lab.add_namespace().unwrap(), lab.add_namespace().unwrap(), lab.add_namespace().unwrap());
     lab.link(a, "to-b", b, "to-a").unwrap();
     lab.link(b, "to-c", c, "to-b").unwrap();
-    let configs = [config(&dir, 1, &["to-b"]), config(&dir, 2, &["to-a", "to-c"]), config(&dir, 3, &["to-b"])];
+    // c runs without XDP: the userspace-only mode, which must route all the same.
+    let configs = [config(&dir, 1, &["to-b"], true), config(&dir, 2, &["to-a", "to-c"], true), config(&dir, 3, &["to-b"], false)];
     let pa = lab.spawn(a, NODE, &[&configs[0]], Stdio::inherit()).unwrap();
     let pb = lab.spawn(b, NODE, &[&configs[1]], Stdio::inherit()).unwrap();
     lab.spawn(c, NODE, &[&configs[2]], Stdio::inherit()).unwrap();
@@ -143,6 +144,8 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     wait_for(&mut events, Duration::from_secs(3), "a losing quarantined b", down);
     assert!(http(&lab, a, "POST", &format!("/xdp/unblock?peer={addr}")).starts_with("HTTP/1.1 200"));
     wait_for(&mut events, Duration::from_secs(3), "a finding b after quarantine", up);
+    let refused = http(&lab, c, "POST", "/xdp/loss?p=1");
+    assert!(refused.starts_with("HTTP/1.1 503") && refused.contains("userspace-only"), "{refused}");
     let bad = http(&lab, a, "POST", "/xdp/loss?p=2");
     assert!(bad.starts_with("HTTP/1.1 400") && bad.contains("between 0 and 1"), "{bad}");
 
