@@ -20,7 +20,7 @@
 
 use crate::ids::NodeId;
 use crate::node::{Event, Incident, NeighbourState};
-use crate::scenario::{Assertion, Metric, Stat, SteadyState};
+use crate::scenario::{Assertion, Fault, Metric, Stat, SteadyState};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -221,6 +221,37 @@ pub struct FaultRecord {
     pub nodes: Vec<NodeId>,
     /// Sorted, each pair stored as (low id, high id).
     pub links: Vec<(NodeId, NodeId)>,
+}
+
+impl FaultRecord {
+    /// The record of injection `instance` of fault `spec` of a scenario, which touched
+    /// `nodes` and the links between the node pairs in `links` (either order).
+    pub fn new(
+        spec: u32,
+        instance: u32,
+        fault: &Fault,
+        t_inject: Instant,
+        t_heal: Option<Instant>,
+        mut nodes: Vec<NodeId>,
+        links: impl IntoIterator<Item = (NodeId, NodeId)>,
+    ) -> Self {
+        nodes.sort_unstable();
+        let mut links: Vec<(NodeId, NodeId)> = links.into_iter().map(|(a, b)| (a.min(b), a.max(b))).collect();
+        links.sort_unstable();
+        FaultRecord {
+            spec,
+            instance,
+            name: fault.name.clone(),
+            kind: fault.kind.label(),
+            node_fault: fault.kind.is_node_fault(),
+            // A fault whose target matched nothing broke nothing: it is reported, not measured.
+            failure: fault.kind.is_failure() && !(nodes.is_empty() && links.is_empty()),
+            t_inject,
+            t_heal,
+            nodes,
+            links,
+        }
+    }
 }
 
 /// What the definitions above yield for one fault.
@@ -441,6 +472,123 @@ impl Stats {
             Stat::P95 => self.p95,
             Stat::P99 => self.p99,
             Stat::Max => self.max,
+        }
+    }
+}
+
+/// What a driver observes during one run, in the form the definitions take: the simulator
+/// and the live harness both record into one, so a number means the same whatever ran.
+pub struct Recorder {
+    warmup: Instant,
+    pairs: Vec<(NodeId, NodeId)>,
+    probes: Vec<ProbeSlot>,
+    records: Vec<FaultRecord>,
+    events: Vec<TimedEvent>,
+    false_positives: Vec<Instant>,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct ProbeSlot {
+    sent: Instant,
+    pair: u32,
+    path: bool,
+    ok: Option<bool>,
+}
+
+/// A finished run, evaluated.
+pub struct Evaluation {
+    pub faults: Vec<(FaultRecord, FaultOutcome)>,
+    /// Every probe, in send order; those without an outcome are not judged.
+    pub probes: Vec<ProbeRecord>,
+    pub pairs: Vec<(NodeId, NodeId)>,
+    /// Node events after warmup, in the order recorded.
+    pub events: Vec<TimedEvent>,
+    pub false_positives: u64,
+    /// Judged probes after warmup, and how many succeeded.
+    pub probes_total: u32,
+    pub probes_ok: u32,
+    /// Probe success between warmup and the first fault (less a probe timeout).
+    pub baseline_success: Option<f64>,
+}
+
+impl Recorder {
+    /// `pairs` are the sampled probe pairs; events before `warmup` are not kept.
+    pub fn new(warmup: Instant, pairs: Vec<(NodeId, NodeId)>) -> Self {
+        Recorder { warmup, pairs, probes: Vec::new(), records: Vec::new(), events: Vec::new(), false_positives: Vec::new() }
+    }
+
+    pub fn pairs(&self) -> &[(NodeId, NodeId)] {
+        &self.pairs
+    }
+
+    /// A probe of `pair` sent at `sent` (in time order); `path`: whether a ground-truth path
+    /// joined the pair and the source was up to send it. Returns the probe's id.
+    pub fn probe_sent(&mut self, sent: Instant, pair: u32, path: bool) -> u64 {
+        debug_assert!(self.probes.last().is_none_or(|p| p.sent <= sent), "probes recorded out of order");
+        self.probes.push(ProbeSlot { sent, pair, path, ok: None });
+        self.probes.len() as u64 - 1
+    }
+
+    /// The outcome of probe `id`; unknown ids are ignored (a stray event is not a probe).
+    pub fn probe_outcome(&mut self, id: u64, ok: bool) {
+        if let Some(slot) = usize::try_from(id).ok().and_then(|i| self.probes.get_mut(i)) {
+            slot.ok = Some(ok);
+        }
+    }
+
+    /// A node event; kept if at or after warmup. Events must come in time order.
+    pub fn event(&mut self, e: TimedEvent) {
+        if e.t >= self.warmup {
+            self.events.push(e);
+        }
+    }
+
+    /// A neighbour declared down while it was alive and reachable (ground truth), at `t`.
+    pub fn false_positive(&mut self, t: Instant) {
+        if t >= self.warmup {
+            self.false_positives.push(t);
+        }
+    }
+
+    pub fn fault(&mut self, record: FaultRecord) {
+        self.records.push(record);
+    }
+
+    /// Applies the definitions to everything recorded up to `horizon`.
+    pub fn finish(self, steady_state: &SteadyState, recovery_window: Duration, false_positive_grace: Duration, probe_timeout: Duration, horizon: Instant) -> Evaluation {
+        let probes: Vec<ProbeRecord> = self
+            .probes
+            .iter()
+            // A probe without an outcome (its source died with it pending, or the run ended)
+            // is kept but not judged, so "the first probe after injection" stays exact.
+            .map(|p| ProbeRecord { sent: p.sent, pair: p.pair, path: p.path && p.ok.is_some(), ok: p.ok.unwrap_or(false) })
+            .collect();
+        let index = ProbeIndex::new(&probes, self.pairs.len() as u32);
+        let obs = Observations {
+            events: &self.events,
+            probes: &index,
+            false_positives: &self.false_positives,
+            steady_state,
+            recovery_window,
+            false_positive_grace,
+            horizon,
+        };
+        let faults = self.records.iter().map(|r| (r.clone(), evaluate_fault(r, &obs))).collect();
+        let (probes_ok, probes_total) = index.success_between(self.warmup, horizon);
+        // Probes still in flight when the first fault struck belong to neither side.
+        let first_fault = self.records.iter().map(|r| r.t_inject).min().unwrap_or(horizon);
+        let baseline_end = first_fault.saturating_sub(probe_timeout);
+        let (base_ok, base_total) = index.success_between(self.warmup, baseline_end.max(self.warmup));
+        drop(index);
+        Evaluation {
+            faults,
+            probes,
+            pairs: self.pairs,
+            events: self.events,
+            false_positives: self.false_positives.len() as u64,
+            probes_total,
+            probes_ok,
+            baseline_success: (base_total > 0).then(|| f64::from(base_ok) / f64::from(base_total)),
         }
     }
 }

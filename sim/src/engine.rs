@@ -17,10 +17,7 @@ use std::time::Duration;
 use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
-use x0tta6bl4::metrics::{
-    FaultOutcome, FaultRecord, GroundTruth, Observations, ProbeIndex, ProbeRecord, RunCounters, TimedEvent,
-    evaluate_fault,
-};
+use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, GroundTruth, ProbeRecord, Recorder, RunCounters, TimedEvent};
 use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
 use x0tta6bl4::scenario::{Degrade, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
 use x0tta6bl4::time::{Instant, duration_nanos};
@@ -150,15 +147,6 @@ struct Instance {
     nodes: Vec<NodeId>,
     links: Vec<u32>,
     flap_down: bool,
-    record: usize,
-}
-
-#[derive(Copy, Clone, Debug)]
-struct ProbeSlot {
-    sent: u64,
-    pair: u32,
-    path: bool,
-    ok: Option<bool>,
 }
 
 /// A forwarding loop the checker saw.
@@ -237,12 +225,8 @@ pub struct Simulation<'a> {
     pool: Pool,
     gt: GroundTruth,
     buf: Vec<u8>,
-    pairs: Vec<(NodeId, NodeId)>,
-    probes: Vec<ProbeSlot>,
+    rec: Recorder,
     instances: Vec<Instance>,
-    records: Vec<FaultRecord>,
-    events: Vec<TimedEvent>,
-    false_positives: Vec<Instant>,
     loops: u64,
     loop_examples: Vec<LoopSample>,
     stretch: Vec<f64>,
@@ -314,12 +298,8 @@ impl<'a> Simulation<'a> {
             pool: Pool::default(),
             gt,
             buf: Vec::with_capacity(2048),
-            pairs: Vec::new(),
-            probes: Vec::new(),
+            rec: Recorder::new(Instant::from_nanos(ns(scenario.warmup)), Vec::new()),
             instances: Vec::new(),
-            records: Vec::new(),
-            events: Vec::new(),
-            false_positives: Vec::new(),
             loops: 0,
             loop_examples: Vec::new(),
             stretch: Vec::new(),
@@ -348,16 +328,18 @@ impl<'a> Simulation<'a> {
         let n = self.topo.node_count();
         let mut rng = seed::stream(self.seed, "workload", 0, 0);
         let interval = ns(w.probe_interval);
+        let mut pairs = Vec::with_capacity(w.probe_pairs as usize);
         for pair in 0..w.probe_pairs {
             let src = rng.random_range(0..n);
             let mut dst = rng.random_range(0..n - 1);
             if dst >= src {
                 dst += 1;
             }
-            self.pairs.push((NodeId(src), NodeId(dst)));
+            pairs.push((NodeId(src), NodeId(dst)));
             let phase = rng.random_range(0..interval);
             self.push(phase, Ev::Probe { pair });
         }
+        self.rec = Recorder::new(Instant::from_nanos(self.warmup), pairs);
     }
 
     fn schedule_faults(&mut self) {
@@ -378,7 +360,6 @@ impl<'a> Simulation<'a> {
                     nodes: Vec::new(),
                     links: Vec::new(),
                     flap_down: false,
-                    record: usize::MAX,
                 });
                 self.push(t_inject, Ev::Inject { instance });
                 if let Some(h) = t_heal
@@ -541,22 +522,18 @@ impl<'a> Simulation<'a> {
         self.fingerprint.event(now, node, &ev);
         match ev {
             Event::Probe { id, outcome, .. } => {
-                if let Some(slot) = self.probes.get_mut(id as usize) {
-                    slot.ok = Some(matches!(outcome, ProbeOutcome::Delivered { .. }));
-                }
+                self.rec.probe_outcome(id, matches!(outcome, ProbeOutcome::Delivered { .. }));
                 return;
             }
             Event::Neighbour { peer, state: NeighbourState::Down, .. } => {
                 let grace = self.scenario.checks.false_positive_grace;
                 if self.now >= self.warmup && self.gt.is_false_positive(node, peer, now, grace) {
-                    self.false_positives.push(now);
+                    self.rec.false_positive(now);
                 }
             }
             _ => {}
         }
-        if self.now >= self.warmup {
-            self.events.push(TimedEvent { t: now, node, event: ev });
-        }
+        self.rec.event(TimedEvent { t: now, node, event: ev });
     }
 
     // ----- the loop -------------------------------------------------------------------------
@@ -639,19 +616,18 @@ impl<'a> Simulation<'a> {
     fn probe(&mut self, pair: u32) {
         let interval = ns(self.scenario.workload.probe_interval);
         self.push(self.now + interval, Ev::Probe { pair });
-        let (src, dst) = self.pairs[pair as usize];
+        let (src, dst) = self.rec.pairs()[pair as usize];
         let path = self.gt.path_exists(src, dst);
-        let id = self.probes.len() as u64;
         let running = self.nodes[src.index()].status == Status::Running;
         // A probe a stopped or frozen source cannot send has no outcome, and is left out.
-        self.probes.push(ProbeSlot { sent: self.now, pair, path: path && running, ok: None });
+        let id = self.rec.probe_sent(Instant::from_nanos(self.now), pair, path && running);
         if !running {
             return;
         }
         let local = self.local_now(src.0);
         let node = self.nodes[src.index()].node.as_mut().expect("a running node has a process");
         if node.handle_command(local, Command::Probe { dst, id }).is_err() {
-            self.probes[id as usize].ok = Some(false);
+            self.rec.probe_outcome(id, false);
         }
         self.drain(src.0, false);
     }
@@ -752,34 +728,16 @@ impl<'a> Simulation<'a> {
             }
         }
         self.fingerprint.driver(2, &[self.now, u64::from(spec), u64::from(k), nodes.len() as u64, links.len() as u64]);
+        let t_heal = self.instances[instance as usize].t_heal.map(Instant::from_nanos);
+        let ends = links.iter().map(|&e| {
+            let [a, b] = self.links[e as usize].ends;
+            (a, b)
+        });
+        let record = FaultRecord::new(spec, k, fault, now, t_heal, nodes.clone(), ends);
+        self.rec.fault(record);
         let inst = &mut self.instances[instance as usize];
-        let record = FaultRecord {
-            spec,
-            instance: k,
-            name: fault.name.clone(),
-            kind: fault.kind.label(),
-            node_fault: fault.kind.is_node_fault(),
-            // A fault whose target matched nothing broke nothing: it is reported, not measured.
-            failure: fault.kind.is_failure() && !(nodes.is_empty() && links.is_empty()),
-            t_inject: now,
-            t_heal: inst.t_heal.map(Instant::from_nanos),
-            nodes: nodes.clone(),
-            links: {
-                let mut l: Vec<(NodeId, NodeId)> = links
-                    .iter()
-                    .map(|&e| {
-                        let [a, b] = self.links[e as usize].ends;
-                        (a.min(b), a.max(b))
-                    })
-                    .collect();
-                l.sort_unstable();
-                l
-            },
-        };
         inst.nodes = nodes;
         inst.links = links;
-        inst.record = self.records.len();
-        self.records.push(record);
     }
 
     fn heal(&mut self, instance: u32) {
@@ -874,43 +832,20 @@ impl<'a> Simulation<'a> {
 
     fn finish(self) -> RunResult {
         let horizon = Instant::from_nanos(self.end);
-        let probes: Vec<ProbeRecord> = self
-            .probes
-            .iter()
-            // A probe without an outcome (its source died with it pending, or the run ended)
-            // is kept but not judged, so "the first probe after injection" stays exact.
-            .map(|p| ProbeRecord {
-                sent: Instant::from_nanos(p.sent),
-                pair: p.pair,
-                path: p.path && p.ok.is_some(),
-                ok: p.ok.unwrap_or(false),
-            })
-            .collect();
-        let index = ProbeIndex::new(&probes, self.pairs.len() as u32);
         let checks = &self.scenario.checks;
-        let obs = Observations {
-            events: &self.events,
-            probes: &index,
-            false_positives: &self.false_positives,
-            steady_state: &self.scenario.steady_state,
-            recovery_window: checks.recovery_window,
-            false_positive_grace: checks.false_positive_grace,
+        let eval = self.rec.finish(
+            &self.scenario.steady_state,
+            checks.recovery_window,
+            checks.false_positive_grace,
+            self.scenario.protocol.probe_timeout,
             horizon,
-        };
-        let faults: Vec<(FaultRecord, FaultOutcome)> =
-            self.records.iter().map(|r| (r.clone(), evaluate_fault(r, &obs))).collect();
-        let warmup = Instant::from_nanos(self.warmup);
-        let (ok, total) = index.success_between(warmup, horizon);
-        // Probes still in flight when the first fault struck belong to neither side.
-        let first_fault = self.records.iter().map(|r| r.t_inject).min().unwrap_or(horizon);
-        let baseline_end = first_fault.saturating_sub(self.scenario.protocol.probe_timeout);
-        let (base_ok, base_total) = index.success_between(warmup, baseline_end.max(warmup));
+        );
         let counters = RunCounters {
             nodes: u64::from(self.topo.node_count()),
             loops: self.loops,
-            false_positives: self.false_positives.len() as u64,
-            probes: u64::from(total),
-            probes_ok: u64::from(ok),
+            false_positives: eval.false_positives,
+            probes: u64::from(eval.probes_total),
+            probes_ok: u64::from(eval.probes_ok),
             control_bytes: self.control_bytes,
             measured_seconds: (self.end - self.warmup) as f64 / 1e9,
             stretch: self.stretch.clone(),
@@ -927,16 +862,16 @@ impl<'a> Simulation<'a> {
             trace_records: self.fingerprint.records(),
             nodes: self.topo.node_count(),
             links: self.topo.edge_count(),
-            faults,
+            faults: eval.faults,
             counters,
-            baseline_success: (base_total > 0).then(|| f64::from(base_ok) / f64::from(base_total)),
+            baseline_success: eval.baseline_success,
             loop_examples: self.loop_examples.clone(),
             engine: self.stats.clone(),
             sim_seconds: self.end as f64 / 1e9,
             route_entries,
             state_bytes,
             live_nodes,
-            trace: Trace { events: self.events, probes, pairs: self.pairs },
+            trace: Trace { events: eval.events, probes: eval.probes, pairs: eval.pairs },
         }
     }
 }
