@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use thiserror::Error;
 
@@ -55,6 +56,7 @@ impl Lab {
         if !is_root() {
             return Err(LabError::NotRoot);
         }
+        remove_orphans(tag);
         Ok(Lab { prefix: format!("x0-{tag}-{}", std::process::id()), namespaces: Vec::new(), links: 0, children: Vec::new() })
     }
 
@@ -98,9 +100,21 @@ impl Lab {
         ip(&["-n", self.name(ns), "link", "set", ifname, if up { "up" } else { "down" }])
     }
 
-    /// Starts `program args` inside `ns`; returns its index for `signal` and `wait`.
+    /// Starts `program args` inside `ns`; returns its index for `signal` and `wait`. The
+    /// process dies with the thread that started it, so even a harness killed outright
+    /// leaves no node running (its namespaces go at the next lab's start).
     pub fn spawn(&mut self, ns: Ns, program: &str, args: &[&str], stderr: Stdio) -> Result<usize, LabError> {
-        let child = Command::new("ip")
+        let mut command = Command::new("ip");
+        // SAFETY: prctl is async-signal-safe and touches only the child being started.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
             .args(["netns", "exec", self.name(ns), program])
             .args(args)
             .stdin(Stdio::null())
@@ -149,6 +163,28 @@ impl Lab {
             .join()
             .expect("namespace thread panicked")
         })
+    }
+}
+
+/// Deletes namespaces a lab with this tag left behind when its process was killed outright
+/// (SIGKILL runs no cleanup): their names carry the pid of a process that no longer exists.
+fn remove_orphans(tag: &str) {
+    let prefix = format!("x0-{tag}-");
+    let Ok(dir) = std::fs::read_dir("/run/netns") else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        // A zombie (killed, not yet reaped) is as gone as a missing pid.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'));
+        if !alive {
+            match ip(&["netns", "del", &name]) {
+                Ok(()) => eprintln!("removed namespace {name}, left behind by a lab whose process {pid} is gone"),
+                Err(e) => eprintln!("warning: could not remove orphaned namespace {name}: {e}"),
+            }
+        }
     }
 }
 

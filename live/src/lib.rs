@@ -10,3 +10,4 @@ pub mod net;
 mod serve;
 pub mod lab;
 pub mod xdp;
+pub mod mesh;

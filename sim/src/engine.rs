@@ -324,20 +324,11 @@ impl<'a> Simulation<'a> {
     }
 
     fn schedule_workload(&mut self) {
-        let w = &self.scenario.workload;
-        let n = self.topo.node_count();
-        let mut rng = seed::stream(self.seed, "workload", 0, 0);
-        let interval = ns(w.probe_interval);
-        let mut pairs = Vec::with_capacity(w.probe_pairs as usize);
-        for pair in 0..w.probe_pairs {
-            let src = rng.random_range(0..n);
-            let mut dst = rng.random_range(0..n - 1);
-            if dst >= src {
-                dst += 1;
-            }
-            pairs.push((NodeId(src), NodeId(dst)));
-            let phase = rng.random_range(0..interval);
-            self.push(phase, Ev::Probe { pair });
+        let workload = probe_workload(self.scenario, self.topo.node_count(), self.seed);
+        let mut pairs = Vec::with_capacity(workload.len());
+        for (pair, (src_dst, phase)) in workload.into_iter().enumerate() {
+            pairs.push(src_dst);
+            self.push(phase, Ev::Probe { pair: pair as u32 });
         }
         self.rec = Recorder::new(Instant::from_nanos(self.warmup), pairs);
     }
@@ -874,6 +865,24 @@ impl<'a> Simulation<'a> {
             trace: Trace { events: eval.events, probes: eval.probes, pairs: eval.pairs },
         }
     }
+}
+
+/// The probed pairs of a run and the phase (ns into the run) of each pair's first probe,
+/// drawn from the seed: the live harness probes exactly the pairs the simulator does.
+pub fn probe_workload(scenario: &Scenario, nodes: u32, seed: u64) -> Vec<((NodeId, NodeId), u64)> {
+    let w = &scenario.workload;
+    let mut rng = seed::stream(seed, "workload", 0, 0);
+    let interval = ns(w.probe_interval);
+    (0..w.probe_pairs)
+        .map(|_| {
+            let src = rng.random_range(0..nodes);
+            let mut dst = rng.random_range(0..nodes - 1);
+            if dst >= src {
+                dst += 1;
+            }
+            ((NodeId(src), NodeId(dst)), rng.random_range(0..interval))
+        })
+        .collect()
 }
 
 /// Explicit link targets must name adjacent nodes; say which do not, and where.

@@ -12,7 +12,7 @@ pub mod queue;
 pub mod seed;
 pub mod topology;
 
-pub use engine::{EngineStats, LoopSample, RunResult, Simulation, Trace};
+pub use engine::{EngineStats, LoopSample, RunResult, Simulation, Trace, probe_workload};
 pub use topology::{Topology, TopologyError};
 
 use std::path::{Path, PathBuf};

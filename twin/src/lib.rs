@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod files;
+pub mod live;
 pub mod merge;
 pub mod out;
 pub mod plot;

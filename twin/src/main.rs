@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use x0_twin::out::outln;
-use x0_twin::{bench, merge, run, topo};
+use x0_twin::{bench, live, merge, run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run a scenario in the simulator and report MTTD/MTTR.
     Run(run::RunArgs),
+    /// Run a scenario on a real mesh: x0-node processes in network namespaces (root).
+    Live(live::LiveArgs),
     /// Check a scenario (syntax, units, topology, node ids) without running it.
     Validate {
         /// The scenario YAML file.
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Live(args) => live::live(&args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
         Command::Merge(args) => merge::merge(&args),

@@ -27,8 +27,19 @@ pub struct RunArgs {
     /// Worker threads for seeds (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Run only shard I of N of the seeds (every N-th, starting at the I-th; I from 0),
+    /// so a sweep can be spread over machines and put back together with `x0 merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// Where and how a run's report goes; shared by `x0 run` and `x0 live`.
+#[derive(clap::Args)]
+pub struct OutputArgs {
     /// Directory for faults/summary Parquet+CSV, mttr.png and run.json
-    /// [default: results/<scenario name>].
+    /// [default: results/<scenario name>, or results/<scenario name>-live for x0 live].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print the run report as JSON instead of the table.
@@ -37,10 +48,6 @@ pub struct RunArgs {
     /// Also write every event and every probe (events.parquet/csv, probes.parquet/csv).
     #[arg(long)]
     pub trace: bool,
-    /// Run only shard I of N of the seeds (every N-th, starting at the I-th; I from 0),
-    /// so a sweep can be spread over machines and put back together with `x0 merge`.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    pub shard: Option<Shard>,
 }
 
 /// Shard `index` of `count`.
@@ -137,28 +144,43 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => seeds,
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, !args.json)?;
+    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, !args.output.json)?;
     report.shard = args.shard.map(|s| s.to_string());
 
     let default_dir = match args.shard {
         Some(s) => PathBuf::from("results").join(&scenario.name).join(format!("shard-{}-of-{}", s.index, s.count)),
         None => PathBuf::from("results").join(&scenario.name),
     };
-    let out = args.out.clone().unwrap_or(default_dir);
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    files::write_all(&out, &rows, &report)?;
-    if args.trace {
-        files::write_trace(&out, &runs)?;
-    }
-    plot::mttr_cdf(&out.join("mttr.png"), &rows, &scenario.name)?;
+    let out = args.output.out.clone().unwrap_or(default_dir);
+    present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
 
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+/// Writes a run's files into `out` (Parquet, CSV, run.json, mttr.png, and with `trace` the
+/// events and probes) and prints the table or, with `json`, the report: the same for the
+/// simulator and for a live mesh.
+pub fn present(
+    out: &std::path::Path,
+    runs: &[(RunResult, Duration)],
+    rows: &[FaultRow],
+    report: &RunReport,
+    how: &OutputArgs,
+    name: &str,
+) -> anyhow::Result<()> {
+    let (json, trace) = (how.json, how.trace);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    files::write_all(out, rows, report)?;
+    if trace {
+        files::write_trace(out, runs)?;
+    }
+    plot::mttr_cdf(&out.join("mttr.png"), rows, name)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        report.print_table(&out);
+        report.print_table(out);
         outln!("fingerprint: {}", report.fingerprint);
     }
-    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(())
 }
 
 /// Draws a bar of simulated time over all seeds once the run has lasted a second, so short

@@ -1,0 +1,254 @@
+//! A mesh of x0-node processes in a [`Lab`]: one namespace per node, one veth pair per
+//! link, and per node an agent thread inside its namespace that reads the node's event
+//! stream and sends it commands. What the mesh does to nodes and links (kill, freeze, cut)
+//! is real; deciding when is the caller's business.
+
+use crate::lab::{Lab, LabError, Ns};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv6Addr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use x0tta6bl4::config::ProtocolConfig;
+use x0tta6bl4::eventlog::EventRecord;
+
+/// Where each node serves, inside its own namespace (so every node can use the same ones).
+const METRICS: &str = "127.0.0.1:9100";
+const EVENTS: &str = "127.0.0.1:9101";
+/// How long a node may take to open its event stream after starting.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum MeshError {
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("node {node}: {what}")]
+    Node { node: u32, what: String },
+}
+
+/// One line of a node's event stream, or what went wrong reading it.
+pub enum StreamItem {
+    Event(EventRecord),
+    /// The node's stream reported that this many events were lost to a slow reader.
+    Lagged(u64),
+    Bad(String),
+}
+
+struct Member {
+    ns: Ns,
+    config: PathBuf,
+    child: Option<usize>,
+    /// Interface names, in the order the node numbers them.
+    ifaces: Vec<String>,
+}
+
+/// One end of a link: which node, and its interface name there.
+#[derive(Clone, Debug)]
+pub struct End {
+    pub node: u32,
+    pub ifname: String,
+}
+
+pub struct Mesh {
+    lab: Lab,
+    binary: PathBuf,
+    members: Vec<Member>,
+    links: Vec<[End; 2]>,
+    stop: Arc<AtomicBool>,
+    events: mpsc::Sender<(u32, StreamItem)>,
+}
+
+impl Mesh {
+    /// Builds the namespaces and links for `nodes` nodes joined by `links` (node pairs, in
+    /// link-index order) and writes each node's config into `dir`. Starts nothing.
+    pub fn build(
+        binary: &Path,
+        dir: &Path,
+        nodes: u32,
+        links: &[(u32, u32)],
+        protocol: &ProtocolConfig,
+        events: mpsc::Sender<(u32, StreamItem)>,
+    ) -> Result<Mesh, MeshError> {
+        let mut lab = Lab::new("live")?;
+        let mut members = Vec::with_capacity(nodes as usize);
+        for _ in 0..nodes {
+            members.push(Member { ns: lab.add_namespace()?, config: PathBuf::new(), child: None, ifaces: Vec::new() });
+        }
+        let mut ends = Vec::with_capacity(links.len());
+        for (k, &(a, b)) in links.iter().enumerate() {
+            // Interface names need only be unique inside a namespace: the link's index is.
+            let name = format!("l{k}");
+            lab.link(members[a as usize].ns, &name, members[b as usize].ns, &name)?;
+            members[a as usize].ifaces.push(name.clone());
+            members[b as usize].ifaces.push(name.clone());
+            ends.push([End { node: a, ifname: name.clone() }, End { node: b, ifname: name }]);
+        }
+        let protocol = serde_json::to_string(protocol).expect("the protocol config serializes");
+        for (i, m) in members.iter_mut().enumerate() {
+            m.config = dir.join(format!("node-{i}.yaml"));
+            let text = format!(
+                "# written by x0 live\nnode_id: {i}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nprotocol: {protocol}\n",
+                dir.join(format!("node-{i}.key")).display(),
+                if m.ifaces.is_empty() { String::new() } else { m.ifaces.join(", ") },
+            );
+            std::fs::write(&m.config, text).map_err(|source| MeshError::Write { path: m.config.clone(), source })?;
+        }
+        Ok(Mesh { lab, binary: binary.into(), members, links: ends, stop: Arc::new(AtomicBool::new(false)), events })
+    }
+
+    pub fn links(&self) -> &[[End; 2]] {
+        &self.links
+    }
+
+    /// Starts node `n`'s process and, the first time, the thread that follows its event
+    /// stream (through restarts: it reconnects whenever the stream ends).
+    pub fn start(&mut self, n: u32) -> Result<(), MeshError> {
+        let m = &self.members[n as usize];
+        if m.ifaces.is_empty() {
+            return Err(MeshError::Node { node: n, what: "has no links; x0-node needs at least one interface".into() });
+        }
+        let config = m.config.display().to_string();
+        let child = self.lab.spawn(m.ns, &self.binary.display().to_string(), &[&config, "--log-level", "warn"], Stdio::inherit())?;
+        let first = self.members[n as usize].child.replace(child).is_none();
+        if first {
+            self.follow(n)?;
+        }
+        Ok(())
+    }
+
+    fn follow(&self, n: u32) -> Result<(), MeshError> {
+        let (tx, stop) = (self.events.clone(), self.stop.clone());
+        let path = format!("/run/netns/{}", self.lab.name(self.members[n as usize].ns));
+        let file = std::fs::File::open(&path).map_err(|e| MeshError::Node { node: n, what: format!("opening {path}: {e}") })?;
+        std::thread::Builder::new()
+            .name(format!("events-{n}"))
+            .spawn(move || {
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns on a valid namespace fd changes only this thread's namespace.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    let _ = tx.send((n, StreamItem::Bad(format!("entering namespace: {}", std::io::Error::last_os_error()))));
+                    return;
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(stream) = TcpStream::connect(EVENTS) else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                    let mut lines = BufReader::new(stream);
+                    let mut line = String::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        line.clear();
+                        match lines.read_line(&mut line) {
+                            Ok(0) => break,
+                            Ok(_) => {
+                                let item = match serde_json::from_str::<EventRecord>(line.trim()) {
+                                    Ok(r) => StreamItem::Event(r),
+                                    Err(_) => match serde_json::from_str::<serde_json::Value>(line.trim()) {
+                                        Ok(v) if v.get("lagged").is_some() => StreamItem::Lagged(v["lagged"].as_u64().unwrap_or(0)),
+                                        _ => StreamItem::Bad(format!("unreadable event line {:?}", line.trim())),
+                                    },
+                                };
+                                if tx.send((n, item)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            })
+            .map_err(|e| MeshError::Node { node: n, what: format!("starting its event thread: {e}") })?;
+        Ok(())
+    }
+
+    /// Waits until every started node answers on its metrics address.
+    pub fn wait_ready(&self) -> Result<(), MeshError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        for (n, m) in self.members.iter().enumerate() {
+            loop {
+                let up = self.lab.in_namespace(m.ns, || TcpStream::connect(METRICS).is_ok())?;
+                if up {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(MeshError::Node { node: n as u32, what: format!("did not come up within {START_TIMEOUT:?}") });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to node `n`'s process (SIGKILL: crash, SIGSTOP/SIGCONT: pause).
+    pub fn signal(&mut self, n: u32, signal: libc::c_int) {
+        if let Some(child) = self.members[n as usize].child {
+            self.lab.signal(child, signal);
+            if signal == libc::SIGKILL {
+                self.lab.wait(child, Duration::from_secs(2));
+            }
+        }
+    }
+
+    pub fn set_link(&self, link: usize, up: bool) -> Result<(), MeshError> {
+        let end = &self.links[link][0];
+        Ok(self.lab.set_link(self.members[end.node as usize].ns, &end.ifname, up)?)
+    }
+
+    /// The link-local address of a link end.
+    pub fn address(&self, end: &End) -> Result<Ipv6Addr, MeshError> {
+        let ns = self.lab.name(self.members[end.node as usize].ns).to_string();
+        let out = std::process::Command::new("ip")
+            .args(["-n", &ns, "-6", "addr", "show", "dev", &end.ifname])
+            .output()
+            .map_err(|e| MeshError::Node { node: end.node, what: format!("ip addr: {e}") })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .and_then(|a| a.split('/').next()?.parse().ok())
+            .ok_or_else(|| MeshError::Node { node: end.node, what: format!("no IPv6 address on {}", end.ifname) })
+    }
+
+    /// `POST path` to node `n`'s control endpoint; the response's status line and body.
+    pub fn post(&self, n: u32, path: &str) -> Result<String, MeshError> {
+        let ns = self.members[n as usize].ns;
+        let result = self.lab.in_namespace(ns, || -> std::io::Result<String> {
+            let mut s = TcpStream::connect(METRICS)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            write!(s, "POST {path} HTTP/1.1\r\nhost: x0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })?;
+        result.map_err(|e| MeshError::Node { node: n, what: format!("POST {path}: {e}") })
+    }
+
+    /// Stops every node with SIGTERM (a clean stop), waiting briefly for each.
+    pub fn stop(&mut self) {
+        for m in &self.members {
+            if let Some(child) = m.child {
+                self.lab.signal(child, libc::SIGCONT);
+                self.lab.signal(child, libc::SIGTERM);
+            }
+        }
+        for i in 0..self.members.len() {
+            if let Some(child) = self.members[i].child {
+                self.lab.wait(child, Duration::from_secs(2));
+            }
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

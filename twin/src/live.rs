@@ -1,0 +1,419 @@
+//! `x0 live`: a scenario on a real mesh. Every node is an x0-node process in its own network
+//! namespace, every link a veth pair; faults are real (SIGKILL, SIGSTOP, `ip link set`, XDP
+//! loss). Probes, fault picks and the metric definitions are the simulator's: the same
+//! pairs, the same targets for the same seed, the same `Recorder`, the same report.
+
+use crate::report::{RunReport, fault_rows};
+use crate::run::{OutputArgs, present};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use x0_live::lab::is_root;
+use x0_live::mesh::{Mesh, StreamItem};
+use x0_sim::{EngineStats, RunResult, Trace, faults, seed};
+use x0tta6bl4::ids::NodeId;
+use x0tta6bl4::metrics::{FaultRecord, GroundTruth, Recorder, RunCounters, TimedEvent};
+use x0tta6bl4::node::{Event, NeighbourState, ProbeOutcome, StateBytes};
+use x0tta6bl4::scenario::{FaultKind, Scenario, StateMode};
+use x0tta6bl4::time::Instant;
+use x0tta6bl4::trace::Fingerprint;
+
+#[derive(Args)]
+pub struct LiveArgs {
+    /// The scenario YAML file (the same file `x0 run` takes).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The x0-node binary [default: beside this x0].
+    #[arg(long)]
+    pub node_binary: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Probe(u32),
+    Inject(u32),
+    Heal(u32),
+}
+
+/// One injection of a fault: which, when it heals, and what it touched once injected.
+struct Instance {
+    spec: u32,
+    k: u32,
+    heal_ns: Option<u64>,
+    nodes: Vec<NodeId>,
+    links: Vec<u32>,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Status {
+    Running,
+    Stopped,
+    Paused,
+}
+
+/// Refuses, before building anything, what a real mesh cannot do yet.
+fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
+    for f in &scenario.faults {
+        match &f.kind {
+            FaultKind::Crash(_) | FaultKind::Pause(_) | FaultKind::LinkDown(_) | FaultKind::Partition(_) => {}
+            FaultKind::Restart { state: StateMode::Lose, .. } => {}
+            other => bail!(
+                "fault `{}`: {} is not supported by x0 live yet (crash, restart without state, pause, \
+                 link_down and partition are); run it in the simulator with x0 run",
+                f.name,
+                match other {
+                    FaultKind::Restart { .. } => "restart with `state: keep`",
+                    k => k.label(),
+                }
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+pub fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
+    let (scenario, topo) = x0_sim::load(&args.scenario)?;
+    check_supported(&scenario)?;
+    if !is_root() {
+        bail!("x0 live builds network namespaces and veth links, which needs root; run it as root");
+    }
+    let binary = match &args.node_binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("x0-node"),
+    };
+    if !binary.exists() {
+        bail!("{} not found; build it with `cargo build --release -p x0-live` or pass --node-binary", binary.display());
+    }
+    let out = args.output.out.clone().unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", scenario.name)));
+    let node_dir = out.join("nodes");
+    std::fs::create_dir_all(&node_dir).with_context(|| format!("creating {}", node_dir.display()))?;
+
+    let n = topo.node_count();
+    let edges = topo.edge_list();
+    let mut protocol = scenario.protocol.clone();
+    if topo.areas.is_some() {
+        protocol.area_starts.clone_from(&topo.areas);
+    }
+    // Ctrl-C and SIGTERM end the run early but cleanly: the mesh is torn down on the way
+    // out, as on any error or panic, so no namespace or process is left behind.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone()).context("installing the signal handler")?;
+    }
+    let (tx, rx) = mpsc::channel();
+    let pairs: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (a.0, b.0)).collect();
+    let started = std::time::Instant::now();
+    let mut mesh = Mesh::build(&binary, &node_dir, n, &pairs, &protocol, tx)?;
+    for i in 0..n {
+        mesh.start(i)?;
+    }
+    mesh.wait_ready()?;
+    let run = Live::new(&scenario, &topo, mesh, rx, interrupted.clone()).run()?;
+    if interrupted.load(Ordering::Relaxed) {
+        bail!("interrupted; the mesh was taken down and nothing was written");
+    }
+    let wall = started.elapsed();
+    let runs = vec![(run, wall)];
+    let rows = fault_rows(&runs);
+    let mut report = RunReport::new(&scenario, &runs, &rows, 1, wall);
+    // What only the simulator can see is not faked as zero without saying so.
+    report.warnings.push(
+        "live mesh: forwarding loops, route stretch and control overhead are not measured (they need every \
+         node's tables at one instant, which only the simulator has); loops and overhead read 0"
+            .into(),
+    );
+    present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+struct Live<'a> {
+    scenario: &'a Scenario,
+    topo: &'a x0_sim::Topology,
+    mesh: Mesh,
+    rx: mpsc::Receiver<(u32, StreamItem)>,
+    gt: GroundTruth,
+    rec: Recorder,
+    status: Vec<Status>,
+    instances: Vec<Instance>,
+    events: Vec<TimedEvent>,
+    t0_unix: u64,
+    t0: std::time::Instant,
+    lagged: u64,
+    unsent_probes: u64,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl<'a> Live<'a> {
+    fn new(
+        scenario: &'a Scenario,
+        topo: &'a x0_sim::Topology,
+        mesh: Mesh,
+        rx: mpsc::Receiver<(u32, StreamItem)>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        let n = topo.node_count();
+        let workload = x0_sim::probe_workload(scenario, n, scenario.seed);
+        Live {
+            scenario,
+            topo,
+            mesh,
+            rx,
+            gt: GroundTruth::new(n, &topo.edge_list()),
+            rec: Recorder::new(Instant::from_nanos(duration_ns(scenario.warmup)), workload.iter().map(|w| w.0).collect()),
+            status: vec![Status::Running; n as usize],
+            instances: Vec::new(),
+            events: Vec::new(),
+            t0_unix: unix_ns(),
+            t0: std::time::Instant::now(),
+            lagged: 0,
+            unsent_probes: 0,
+            interrupted,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        duration_ns(self.t0.elapsed())
+    }
+
+    fn run(mut self) -> anyhow::Result<RunResult> {
+        let s = self.scenario;
+        let end = duration_ns(s.duration);
+        let mut queue = BinaryHeap::new();
+        let interval = duration_ns(s.workload.probe_interval);
+        for (pair, (_, phase)) in x0_sim::probe_workload(s, self.topo.node_count(), s.seed).into_iter().enumerate() {
+            queue.push(Reverse((phase, Action::Probe(pair as u32))));
+        }
+        for (spec, fault) in s.faults.iter().enumerate() {
+            for (k, t) in fault.injection_times(s.duration).into_iter().enumerate() {
+                let heal = match (&fault.kind, fault.duration) {
+                    (_, Some(d)) => Some(duration_ns(t + d)),
+                    (FaultKind::Restart { .. }, None) => Some(duration_ns(t)),
+                    _ => None,
+                };
+                let i = self.instances.len() as u32;
+                self.instances.push(Instance { spec: spec as u32, k: k as u32, heal_ns: heal, nodes: Vec::new(), links: Vec::new() });
+                queue.push(Reverse((duration_ns(t), Action::Inject(i))));
+                if let Some(h) = heal.filter(|&h| h < end) {
+                    queue.push(Reverse((h, Action::Heal(i))));
+                }
+            }
+        }
+        while let Some(&Reverse((t, action))) = queue.peek() {
+            if t > end || self.interrupted.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = self.now();
+            if now < t {
+                self.drain_events();
+                std::thread::sleep(Duration::from_nanos(t - now).min(Duration::from_millis(5)));
+                continue;
+            }
+            queue.pop();
+            match action {
+                Action::Probe(pair) => {
+                    queue.push(Reverse((t + interval, Action::Probe(pair))));
+                    self.probe(pair)?;
+                }
+                Action::Inject(i) => self.inject(i)?,
+                Action::Heal(i) => self.heal(i)?,
+            }
+        }
+        while self.now() < end && !self.interrupted.load(Ordering::Relaxed) {
+            self.drain_events();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.mesh.stop();
+        self.drain_events();
+        Ok(self.finish(end))
+    }
+
+    fn probe(&mut self, pair: u32) -> anyhow::Result<()> {
+        let (src, dst) = self.rec.pairs()[pair as usize];
+        let running = self.status[src.index()] == Status::Running;
+        let path = self.gt.path_exists(src, dst) && running;
+        let id = self.rec.probe_sent(Instant::from_nanos(self.now()), pair, path);
+        if running {
+            match self.mesh.post(src.0, &format!("/probe?dst={}&id={id}", dst.0)) {
+                Ok(reply) if reply.starts_with("HTTP/1.1 200") => {}
+                Ok(_) => self.rec.probe_outcome(id, false),
+                // A node just restarted may not listen yet: the probe was never sent, and
+                // without an outcome it is not judged.
+                Err(_) => self.unsent_probes += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn inject(&mut self, i: u32) -> anyhow::Result<()> {
+        let (spec, k) = (self.instances[i as usize].spec, self.instances[i as usize].k);
+        let fault = &self.scenario.faults[spec as usize];
+        let mut rng = seed::stream(self.scenario.seed, "fault", u64::from(spec), u64::from(k));
+        let now = Instant::from_nanos(self.now());
+        let (mut nodes, mut links) = (Vec::new(), Vec::new());
+        match &fault.kind {
+            FaultKind::Crash(t) | FaultKind::Restart { target: t, .. } | FaultKind::Pause(t) => {
+                nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
+                let pause = matches!(fault.kind, FaultKind::Pause(_));
+                for &n in &nodes {
+                    self.mesh.signal(n.0, if pause { libc::SIGSTOP } else { libc::SIGKILL });
+                    self.status[n.index()] = if pause { Status::Paused } else { Status::Stopped };
+                    self.gt.set_node(n, true, now);
+                }
+            }
+            FaultKind::LinkDown(t) => {
+                links = faults::pick_links(t, self.topo, &self.gt, &mut rng);
+                for &e in &links {
+                    self.mesh.set_link(e as usize, false)?;
+                    self.gt.set_link(e, true, now);
+                }
+            }
+            FaultKind::Partition(p) => {
+                let groups = faults::partition_groups(p, self.topo, &mut rng);
+                links = faults::cut_edges(&groups, self.topo);
+                for &e in &links {
+                    self.cut(e, 1.0)?;
+                    self.gt.set_link(e, true, now);
+                }
+            }
+            _ => unreachable!("refused by check_supported"),
+        }
+        let heal = self.instances[i as usize].heal_ns.map(Instant::from_nanos);
+        let ends = links.iter().map(|&e| {
+            let [a, b] = &self.mesh.links()[e as usize];
+            (NodeId(a.node), NodeId(b.node))
+        });
+        self.rec.fault(FaultRecord::new(spec, k, fault, now, heal, nodes.clone(), ends.collect::<Vec<_>>()));
+        let inst = &mut self.instances[i as usize];
+        (inst.nodes, inst.links) = (nodes, links);
+        Ok(())
+    }
+
+    fn heal(&mut self, i: u32) -> anyhow::Result<()> {
+        let inst = &self.instances[i as usize];
+        let fault = &self.scenario.faults[inst.spec as usize];
+        let now = Instant::from_nanos(self.now());
+        let (nodes, links) = (inst.nodes.clone(), inst.links.clone());
+        for &n in &nodes {
+            match fault.kind {
+                FaultKind::Pause(_) => self.mesh.signal(n.0, libc::SIGCONT),
+                _ => self.mesh.start(n.0)?,
+            }
+            self.status[n.index()] = Status::Running;
+            self.gt.set_node(n, false, now);
+        }
+        for &e in &links {
+            match fault.kind {
+                FaultKind::Partition(_) => self.cut(e, 0.0)?,
+                _ => self.mesh.set_link(e as usize, true)?,
+            }
+            self.gt.set_link(e, false, now);
+        }
+        Ok(())
+    }
+
+    /// Drops (p = 1) or restores (p = 0) link `e` in both kernels, by the peer's address.
+    fn cut(&self, e: u32, p: f64) -> anyhow::Result<()> {
+        let [a, b] = self.mesh.links()[e as usize].clone();
+        for (me, peer) in [(&a, &b), (&b, &a)] {
+            let addr = self.mesh.address(peer)?;
+            let reply = self.mesh.post(me.node, &format!("/xdp/loss?peer={addr}&p={p}"))?;
+            if !reply.starts_with("HTTP/1.1 200") {
+                bail!("node {}: XDP refused the partition ({}); x0 live needs XDP for partitions", me.node, reply.lines().last().unwrap_or(""));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in what the nodes' streams delivered; judges probes and false positives now,
+    /// while the ground truth is the one the event happened under.
+    fn drain_events(&mut self) {
+        while let Ok((node, item)) = self.rx.try_recv() {
+            let record = match item {
+                StreamItem::Event(r) => r,
+                StreamItem::Lagged(k) => {
+                    self.lagged += k;
+                    continue;
+                }
+                StreamItem::Bad(why) => {
+                    eprintln!("warning: node {node}: {why}");
+                    continue;
+                }
+            };
+            let Ok(mut e) = TimedEvent::try_from(&record) else {
+                eprintln!("warning: node {node}: an event record that is not an event: {record:?}");
+                continue;
+            };
+            e.t = Instant::from_nanos(record.t_ns.saturating_sub(self.t0_unix));
+            match e.event {
+                Event::Probe { id, outcome, .. } => self.rec.probe_outcome(id, matches!(outcome, ProbeOutcome::Delivered { .. })),
+                Event::Neighbour { peer, state: NeighbourState::Down, .. } => {
+                    if self.gt.is_false_positive(e.node, peer, e.t, self.scenario.checks.false_positive_grace) {
+                        self.rec.false_positive(e.t);
+                    }
+                    self.events.push(e);
+                }
+                _ => self.events.push(e),
+            }
+        }
+    }
+
+    fn finish(mut self, end: u64) -> RunResult {
+        if self.unsent_probes > 0 {
+            eprintln!("note: {} probes could not be handed to their source (restarting); they are not judged", self.unsent_probes);
+        }
+        if self.lagged > 0 {
+            eprintln!("warning: the harness fell behind and {} events were lost from the nodes' streams", self.lagged);
+        }
+        // Streams interleave by arrival; the definitions take events in time order.
+        self.events.sort_by_key(|e| e.t);
+        let mut fingerprint = Fingerprint::default();
+        for e in std::mem::take(&mut self.events) {
+            fingerprint.event(e.t, e.node, &e.event);
+            self.rec.event(e);
+        }
+        let s = self.scenario;
+        let checks = &s.checks;
+        let eval = self.rec.finish(&s.steady_state, checks.recovery_window, checks.false_positive_grace, s.protocol.probe_timeout, Instant::from_nanos(end));
+        RunResult {
+            seed: s.seed,
+            fingerprint: fingerprint.digest(),
+            trace_records: fingerprint.records(),
+            nodes: self.topo.node_count(),
+            links: self.topo.edge_count(),
+            faults: eval.faults,
+            counters: RunCounters {
+                nodes: u64::from(self.topo.node_count()),
+                loops: 0,
+                false_positives: eval.false_positives,
+                probes: u64::from(eval.probes_total),
+                probes_ok: u64::from(eval.probes_ok),
+                control_bytes: 0,
+                measured_seconds: (end - duration_ns(s.warmup)) as f64 / 1e9,
+                stretch: Vec::new(),
+            },
+            baseline_success: eval.baseline_success,
+            loop_examples: Vec::new(),
+            engine: EngineStats::default(),
+            sim_seconds: end as f64 / 1e9,
+            route_entries: 0,
+            state_bytes: StateBytes::default(),
+            live_nodes: self.topo.node_count(),
+            trace: Trace { events: eval.events, probes: eval.probes, pairs: eval.pairs },
+        }
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    x0tta6bl4::time::duration_nanos(d)
+}
