@@ -3,6 +3,7 @@
 //! sim, live ← twin) and is the only crate that touches files, terminals and wall time.
 
 pub mod bench;
+pub mod compare;
 pub mod files;
 pub mod live;
 pub mod merge;

@@ -4,12 +4,12 @@
 //! pairs, the same targets for the same seed, the same `Recorder`, the same report.
 
 use crate::report::{RunReport, fault_rows};
-use crate::run::{OutputArgs, present};
+use crate::run::{Finished, OutputArgs, present};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::collections::BinaryHeap;
 use std::cmp::Reverse;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -84,18 +84,37 @@ fn unix_ns() -> u64 {
 
 pub fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     let (scenario, topo) = x0_sim::load(&args.scenario)?;
-    check_supported(&scenario)?;
-    if !is_root() {
-        bail!("x0 live builds network namespaces and veth links, which needs root; run it as root");
-    }
-    let binary = match &args.node_binary {
-        Some(b) => b.clone(),
+    let out = args.output.out.clone().unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", scenario.name)));
+    let Finished { runs, rows, report } = run_live(&scenario, &topo, args.node_binary.as_deref(), &out)?;
+    present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
+    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The x0-node binary: `given`, or the one beside this x0.
+pub fn node_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let binary = match given {
+        Some(b) => b.to_path_buf(),
         None => std::env::current_exe()?.with_file_name("x0-node"),
     };
     if !binary.exists() {
         bail!("{} not found; build it with `cargo build --release -p x0-live` or pass --node-binary", binary.display());
     }
-    let out = args.output.out.clone().unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", scenario.name)));
+    Ok(binary)
+}
+
+/// Runs `scenario` once (its first seed) on a namespace mesh; node configs and keys go to
+/// `out/nodes`.
+pub fn run_live(
+    scenario: &Scenario,
+    topo: &x0_sim::Topology,
+    binary: Option<&Path>,
+    out: &Path,
+) -> anyhow::Result<Finished> {
+    check_supported(scenario)?;
+    if !is_root() {
+        bail!("x0 live builds network namespaces and veth links, which needs root; run it as root");
+    }
+    let binary = node_binary(binary)?;
     let node_dir = out.join("nodes");
     std::fs::create_dir_all(&node_dir).with_context(|| format!("creating {}", node_dir.display()))?;
 
@@ -119,22 +138,21 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         mesh.start(i)?;
     }
     mesh.wait_ready()?;
-    let run = Live::new(&scenario, &topo, mesh, rx, interrupted.clone()).run()?;
+    let run = Live::new(scenario, topo, mesh, rx, interrupted.clone()).run()?;
     if interrupted.load(Ordering::Relaxed) {
         bail!("interrupted; the mesh was taken down and nothing was written");
     }
     let wall = started.elapsed();
     let runs = vec![(run, wall)];
     let rows = fault_rows(&runs);
-    let mut report = RunReport::new(&scenario, &runs, &rows, 1, wall);
+    let mut report = RunReport::new(scenario, &runs, &rows, 1, wall);
     // What only the simulator can see is not faked as zero without saying so.
     report.warnings.push(
         "live mesh: forwarding loops, route stretch and control overhead are not measured (they need every \
          node's tables at one instant, which only the simulator has); loops and overhead read 0"
             .into(),
     );
-    present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
-    Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(Finished { runs, rows, report })
 }
 
 struct Live<'a> {

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use x0_twin::out::outln;
-use x0_twin::{bench, live, merge, run, topo};
+use x0_twin::{bench, compare, live, merge, run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +20,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run a scenario on a real mesh: x0-node processes in network namespaces (root).
     Live(live::LiveArgs),
+    /// Run a scenario in the simulator and on a namespace mesh (root); MTTD/MTTR side by side.
+    Compare(compare::CompareArgs),
     /// Check a scenario (syntax, units, topology, node ids) without running it.
     Validate {
         /// The scenario YAML file.
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Live(args) => live::live(&args),
+        Command::Compare(args) => compare::compare(&args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
         Command::Merge(args) => merge::merge(&args),

@@ -3,26 +3,37 @@
 //! with the simulator's definitions into the same report. Needs root; skips, saying so,
 //! without it.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Runs `x0 SUBCOMMAND scenarios/live-crash.yaml --json --out OUT` as root; `None` (after
+/// saying why) when not root. Returns its output and the prefix of its namespaces' names.
+fn x0_live_crash(subcommand: &str, out: &Path) -> Option<(Output, String)> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: x0 {subcommand} needs root to create network namespaces (CI runs it as root)");
+        return None;
+    }
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let child = Command::new(env!("CARGO_BIN_EXE_x0"))
+        .args([subcommand, "scenarios/live-crash.yaml", "--json", "--out"])
+        .arg(out)
+        .current_dir(&repo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("x0 runs");
+    // Its namespaces carry its pid; other labs (other tests) may be running beside it.
+    let prefix = format!("x0-live-{}-", child.id());
+    let output = child.wait_with_output().expect("x0 finishes");
+    assert!(output.status.success(), "x0 {subcommand} failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    Some((output, prefix))
+}
 
 #[test]
 fn live_crash_runs_on_a_namespace_mesh_and_reports_like_the_simulator() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: x0 live needs root to create network namespaces (CI runs it as root)");
-        return;
-    }
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::env::temp_dir().join(format!("x0-live-{}", std::process::id()));
-    let child = Command::new(env!("CARGO_BIN_EXE_x0"))
-        .args(["live", "scenarios/live-crash.yaml", "--json", "--out"])
-        .arg(&out)
-        .current_dir(&repo)
-        .output()
-        .expect("x0 runs");
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    assert!(child.status.success(), "x0 live failed ({}):\n{stderr}", child.status);
+    let Some((child, prefix)) = x0_live_crash("live", &out) else { return };
     let report: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the report");
     assert_eq!(report["nodes"], 8);
     assert_eq!(report["summary"]["faults"], 2, "{report:#}");
@@ -37,6 +48,24 @@ fn live_crash_runs_on_a_namespace_mesh_and_reports_like_the_simulator() {
     }
     let left = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
     let left = String::from_utf8_lossy(&left.stdout);
-    assert!(!left.lines().any(|l| l.starts_with("x0-live-")), "namespaces left behind:\n{left}");
+    assert!(!left.lines().any(|l| l.starts_with(&prefix)), "namespaces left behind:\n{left}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn compare_puts_the_simulator_and_the_live_mesh_side_by_side() {
+    let out = std::env::temp_dir().join(format!("x0-compare-{}", std::process::id()));
+    let Some((child, _)) = x0_live_crash("compare", &out) else { return };
+    let c: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the comparison");
+    let rows = c["rows"].as_array().expect("rows");
+    let row = |name: &str| rows.iter().find(|r| r["metric"] == name).unwrap_or_else(|| panic!("no row {name}: {c:#}"));
+    for name in ["MTTD p99 (ms)", "MTTR p99 (ms)"] {
+        let r = row(name);
+        let (sim, live) = (r["sim"].as_f64().unwrap(), r["live"].as_f64().unwrap());
+        assert!(sim > 0.0 && live > 0.0, "{name}: both sides measure it: {r}");
+        assert!((r["difference"].as_f64().unwrap() - (live - sim)).abs() < 1e-9, "{r}");
+    }
+    assert_eq!(row("faults detected")["sim"], row("faults detected")["live"], "{c:#}");
+    assert!(out.join("sim/run.json").exists() && out.join("live/run.json").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
