@@ -105,6 +105,11 @@ impl Mesh {
         &self.links
     }
 
+    /// Whether node `n` has any link: a node without one has nothing to run on.
+    pub fn is_linked(&self, n: u32) -> bool {
+        !self.members[n as usize].ifaces.is_empty()
+    }
+
     /// Starts node `n`'s process and, the first time, the thread that follows its event
     /// stream (through restarts: it reconnects whenever the stream ends).
     pub fn start(&mut self, n: u32) -> Result<(), MeshError> {
@@ -171,7 +176,7 @@ impl Mesh {
     /// Waits until every started node answers on its metrics address.
     pub fn wait_ready(&self) -> Result<(), MeshError> {
         let deadline = Instant::now() + START_TIMEOUT;
-        for (n, m) in self.members.iter().enumerate() {
+        for (n, m) in self.members.iter().enumerate().filter(|(_, m)| m.child.is_some()) {
             loop {
                 let up = self.lab.in_namespace(m.ns, || TcpStream::connect(METRICS).is_ok())?;
                 if up {
