@@ -66,7 +66,9 @@ fn boot_seed(secret: &[u8; 32]) -> anyhow::Result<[u8; 32]> {
     Ok(std::array::from_fn(|i| secret[i] ^ fresh[i]))
 }
 
-fn unix_nanos() -> u64 {
+/// Unix time in nanoseconds: the clock event records carry, shared by every node of a
+/// machine (and by `x0 live`, which rebases them to its run's start).
+pub fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 

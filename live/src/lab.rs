@@ -3,6 +3,7 @@
 //! processes are killed and reaped, namespaces (and with them their veth ends) deleted.
 
 use std::fs::File;
+use std::net::Ipv6Addr;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -77,22 +78,33 @@ impl Lab {
     /// `b` (names need only be unique inside their namespace). Duplicate address detection
     /// is off on both ends, so link-local addresses are usable at once.
     pub fn link(&mut self, a: Ns, a_if: &str, b: Ns, b_if: &str) -> Result<(), LabError> {
-        // Created in the root namespace under names unique to this lab, then moved.
-        let (ta, tb) = (format!("x0l{}a{}", std::process::id() % 100_000, self.links), format!("x0l{}b{}", std::process::id() % 100_000, self.links));
+        // Created in the root namespace under names unique to this lab (interface names
+        // have 15 characters at most), then moved.
+        let unique = format!("x0l{}", std::process::id() % 100_000);
+        let (ta, tb) = (format!("{unique}a{}", self.links), format!("{unique}b{}", self.links));
         self.links += 1;
         ip(&["link", "add", &ta, "type", "veth", "peer", "name", &tb])?;
         for (tmp, ns, name) in [(&ta, a, a_if), (&tb, b, b_if)] {
             let ns = self.namespaces[ns.0].clone();
             ip(&["link", "set", tmp, "netns", &ns])?;
             ip(&["-n", &ns, "link", "set", tmp, "name", name])?;
-            let sysctl = format!("net.ipv6.conf.{name}.accept_dad=0");
-            let out = Command::new("ip").args(["netns", "exec", &ns, "sysctl", "-qw", &sysctl]).output();
-            if !out.is_ok_and(|o| o.status.success()) {
-                return Err(LabError::Command { command: format!("sysctl -w {sysctl} in {ns}"), detail: "failed".into() });
-            }
+            ip(&["netns", "exec", &ns, "sysctl", "-qw", &format!("net.ipv6.conf.{name}.accept_dad=0")])?;
             ip(&["-n", &ns, "link", "set", name, "up"])?;
         }
         Ok(())
+    }
+
+    /// The link-local IPv6 address of interface `ifname` in `ns`.
+    pub fn address(&self, ns: Ns, ifname: &str) -> Result<Ipv6Addr, LabError> {
+        let args = ["-n", self.name(ns), "-6", "addr", "show", "dev", ifname];
+        let command = || format!("ip {}", args.join(" "));
+        let out = Command::new("ip").args(args).output().map_err(|e| LabError::Command { command: command(), detail: e.to_string() })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .and_then(|a| a.split('/').next()?.parse().ok())
+            .ok_or_else(|| LabError::Command { command: command(), detail: format!("no IPv6 address in: {}", text.trim()) })
     }
 
     /// Sets a link end up or down, as a cable pulled or plugged would.
@@ -149,20 +161,45 @@ impl Lab {
     /// Runs `f` on a thread inside `ns`: sockets it opens live in that namespace, which is
     /// how the harness reaches a node's loopback-bound metrics and event stream.
     pub fn in_namespace<T: Send>(&self, ns: Ns, f: impl FnOnce() -> T + Send) -> Result<T, LabError> {
-        let name = self.name(ns).to_string();
-        let enter = |source| LabError::Enter { ns: name.clone(), source };
-        let file = File::open(format!("/run/netns/{name}")).map_err(enter)?;
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: setns on a valid namespace fd changes only this thread's namespace.
-                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(enter(std::io::Error::last_os_error()));
-                }
-                Ok(f())
-            })
-            .join()
-            .expect("namespace thread panicked")
-        })
+        let entry = NsEntry::open(self.name(ns))?;
+        std::thread::scope(|s| s.spawn(|| entry.enter().map(|()| f())).join().expect("namespace thread panicked"))
+    }
+
+    /// Like `in_namespace`, for a thread that outlives the call (it runs until `f` returns).
+    /// If it cannot enter the namespace, `f` does not run and the error is its result.
+    pub fn spawn_in_namespace(
+        &self,
+        ns: Ns,
+        thread: &str,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<Result<(), LabError>>, LabError> {
+        let entry = NsEntry::open(self.name(ns))?;
+        std::thread::Builder::new()
+            .name(thread.into())
+            .spawn(move || entry.enter().map(|()| f()))
+            .map_err(|e| LabError::Command { command: format!("starting thread {thread}"), detail: e.to_string() })
+    }
+}
+
+/// An open handle on a named network namespace, for a thread to enter.
+struct NsEntry {
+    name: String,
+    file: File,
+}
+
+impl NsEntry {
+    fn open(name: &str) -> Result<NsEntry, LabError> {
+        let file = File::open(format!("/run/netns/{name}")).map_err(|source| LabError::Enter { ns: name.into(), source })?;
+        Ok(NsEntry { name: name.into(), file })
+    }
+
+    /// Moves the calling thread (only it) into the namespace.
+    fn enter(&self) -> Result<(), LabError> {
+        // SAFETY: setns on a valid namespace fd changes only this thread's namespace.
+        if unsafe { libc::setns(self.file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(LabError::Enter { ns: self.name.clone(), source: std::io::Error::last_os_error() });
+        }
+        Ok(())
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Mesh {
     links: Vec<[End; 2]>,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<(u32, StreamItem)>,
+    /// The event-stream threads, joined at `stop` so that a failure of theirs is reported.
+    followers: Vec<std::thread::JoinHandle<Result<(), LabError>>>,
 }
 
 impl Mesh {
@@ -98,7 +100,7 @@ impl Mesh {
             );
             std::fs::write(&m.config, text).map_err(|source| MeshError::Write { path: m.config.clone(), source })?;
         }
-        Ok(Mesh { lab, binary: binary.into(), members, links: ends, stop: Arc::new(AtomicBool::new(false)), events })
+        Ok(Mesh { lab, binary: binary.into(), members, links: ends, stop: Arc::new(AtomicBool::new(false)), events, followers: Vec::new() })
     }
 
     pub fn links(&self) -> &[[End; 2]] {
@@ -126,50 +128,40 @@ impl Mesh {
         Ok(())
     }
 
-    fn follow(&self, n: u32) -> Result<(), MeshError> {
+    fn follow(&mut self, n: u32) -> Result<(), MeshError> {
         let (tx, stop) = (self.events.clone(), self.stop.clone());
-        let path = format!("/run/netns/{}", self.lab.name(self.members[n as usize].ns));
-        let file = std::fs::File::open(&path).map_err(|e| MeshError::Node { node: n, what: format!("opening {path}: {e}") })?;
-        std::thread::Builder::new()
-            .name(format!("events-{n}"))
-            .spawn(move || {
-                use std::os::fd::AsRawFd;
-                // SAFETY: setns on a valid namespace fd changes only this thread's namespace.
-                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    let _ = tx.send((n, StreamItem::Bad(format!("entering namespace: {}", std::io::Error::last_os_error()))));
-                    return;
-                }
+        let follower = self.lab.spawn_in_namespace(self.members[n as usize].ns, &format!("events-{n}"), move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(stream) = TcpStream::connect(EVENTS) else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                let mut lines = BufReader::new(stream);
+                let mut line = String::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(stream) = TcpStream::connect(EVENTS) else {
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    };
-                    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-                    let mut lines = BufReader::new(stream);
-                    let mut line = String::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        line.clear();
-                        match lines.read_line(&mut line) {
-                            Ok(0) => break,
-                            Ok(_) => {
-                                let item = match serde_json::from_str::<EventRecord>(line.trim()) {
-                                    Ok(r) => StreamItem::Event(r),
-                                    Err(_) => match serde_json::from_str::<serde_json::Value>(line.trim()) {
-                                        Ok(v) if v.get("lagged").is_some() => StreamItem::Lagged(v["lagged"].as_u64().unwrap_or(0)),
-                                        _ => StreamItem::Bad(format!("unreadable event line {:?}", line.trim())),
-                                    },
-                                };
-                                if tx.send((n, item)).is_err() {
-                                    return;
-                                }
+                    line.clear();
+                    match lines.read_line(&mut line) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            let item = match serde_json::from_str::<EventRecord>(line.trim()) {
+                                Ok(r) => StreamItem::Event(r),
+                                Err(_) => match serde_json::from_str::<serde_json::Value>(line.trim()) {
+                                    Ok(v) if v.get("lagged").is_some() => StreamItem::Lagged(v["lagged"].as_u64().unwrap_or(0)),
+                                    _ => StreamItem::Bad(format!("unreadable event line {:?}", line.trim())),
+                                },
+                            };
+                            if tx.send((n, item)).is_err() {
+                                return;
                             }
-                            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                            Err(_) => break,
                         }
+                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                        Err(_) => break,
                     }
                 }
-            })
-            .map_err(|e| MeshError::Node { node: n, what: format!("starting its event thread: {e}") })?;
+            }
+        })?;
+        self.followers.push(follower);
         Ok(())
     }
 
@@ -208,17 +200,7 @@ impl Mesh {
 
     /// The link-local address of a link end.
     pub fn address(&self, end: &End) -> Result<Ipv6Addr, MeshError> {
-        let ns = self.lab.name(self.members[end.node as usize].ns).to_string();
-        let out = std::process::Command::new("ip")
-            .args(["-n", &ns, "-6", "addr", "show", "dev", &end.ifname])
-            .output()
-            .map_err(|e| MeshError::Node { node: end.node, what: format!("ip addr: {e}") })?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split_whitespace()
-            .skip_while(|w| *w != "inet6")
-            .nth(1)
-            .and_then(|a| a.split('/').next()?.parse().ok())
-            .ok_or_else(|| MeshError::Node { node: end.node, what: format!("no IPv6 address on {}", end.ifname) })
+        Ok(self.lab.address(self.members[end.node as usize].ns, &end.ifname)?)
     }
 
     /// `POST path` to node `n`'s control endpoint; the response's status line and body.
@@ -249,6 +231,11 @@ impl Mesh {
             }
         }
         self.stop.store(true, Ordering::Relaxed);
+        for follower in self.followers.drain(..) {
+            if let Ok(Err(e)) = follower.join() {
+                eprintln!("warning: an event stream was not followed: {e}");
+            }
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! What x0-node serves on TCP: `/metrics` and `/health` over HTTP/1.1, and the JSON-lines
 //! event stream. Both run beside the protocol loop and never block it.
 
-use crate::daemon::{Control, ControlCommand, Shared};
+use crate::daemon::{Control, ControlCommand, Shared, unix_nanos};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
@@ -69,8 +69,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
         },
         (b"GET", "/health") => {
-            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-            let age_ms = now_ms.saturating_sub(shared.heartbeat_ms.load(Ordering::Relaxed));
+            let age_ms = (unix_nanos() / 1_000_000).saturating_sub(shared.heartbeat_ms.load(Ordering::Relaxed));
             if age_ms <= HEALTH_STALE_MS {
                 ("200 OK", "text/plain", "ok\n".to_string())
             } else {
@@ -87,17 +86,42 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
 }
 
 /// `POST /probe?dst=N&id=K`: an end-to-end probe from this node to node N.
-async fn probe(shared: &Shared, query: &str) -> Result<(), (&'static str, String)> {
-    let bad = |msg: String| ("400 Bad Request", msg);
-    let (mut dst, mut id) = (None, None);
-    for pair in query.split('&').filter(|s| !s.is_empty()) {
-        match pair.split_once('=') {
-            Some(("dst", v)) => dst = Some(v.parse::<u32>().map_err(|e| bad(format!("dst={v}: {e}; give a node id")))?),
-            Some(("id", v)) => id = Some(v.parse::<u64>().map_err(|e| bad(format!("id={v}: {e}; give a number")))?),
-            _ => return Err(bad(format!("unknown parameter `{pair}`; expected dst= and id="))),
+/// An HTTP status line and a message for the body.
+type Reply = (&'static str, String);
+
+fn bad(msg: String) -> Reply {
+    ("400 Bad Request", msg)
+}
+
+/// A request's query parameters, checked against the names an endpoint takes.
+struct Query<'q>(Vec<(&'q str, &'q str)>);
+
+impl<'q> Query<'q> {
+    fn parse(query: &'q str, known: &[&str]) -> Result<Self, Reply> {
+        let mut pairs = Vec::new();
+        for pair in query.split('&').filter(|s| !s.is_empty()) {
+            match pair.split_once('=') {
+                Some((k, v)) if known.contains(&k) => pairs.push((k, v)),
+                _ => return Err(bad(format!("unknown parameter `{pair}`; expected {}", known.join("= and ") + "="))),
+            }
         }
+        Ok(Query(pairs))
     }
-    let (dst, id) = (dst.ok_or_else(|| bad("dst= is required".into()))?, id.ok_or_else(|| bad("id= is required".into()))?);
+
+    /// Parameter `name` as a `T`, if given; `what` says what a good value is.
+    fn get<T: std::str::FromStr<Err: std::fmt::Display>>(&self, name: &str, what: &str) -> Result<Option<T>, Reply> {
+        let Some(&(_, v)) = self.0.iter().find(|(k, _)| *k == name) else { return Ok(None) };
+        v.parse().map(Some).map_err(|e| bad(format!("{name}={v}: {e}; give {what}")))
+    }
+
+    fn require<T: std::str::FromStr<Err: std::fmt::Display>>(&self, name: &str, what: &str) -> Result<T, Reply> {
+        self.get(name, what)?.ok_or_else(|| bad(format!("{name}= is required")))
+    }
+}
+
+async fn probe(shared: &Shared, query: &str) -> Result<(), Reply> {
+    let q = Query::parse(query, &["dst", "id"])?;
+    let (dst, id) = (q.require::<u32>("dst", "a node id")?, q.require::<u64>("id", "a number")?);
     let (reply, answer) = tokio::sync::oneshot::channel();
     let command = ControlCommand::Probe { dst: x0tta6bl4::ids::NodeId(dst), id };
     shared.commands.try_send(Control { command, reply }).map_err(|_| ("503 Service Unavailable", "command queue full".to_string()))?;
@@ -111,16 +135,10 @@ async fn probe(shared: &Shared, query: &str) -> Result<(), (&'static str, String
 /// The kernel-side controls, for operators and the namespace lab:
 /// `POST /xdp/loss?p=0.3[&peer=fe80::1]` (p = 1 is a partition, p = 0 on a peer removes its
 /// override), `POST /xdp/block?peer=…` (quarantine), `POST /xdp/unblock?peer=…`.
-fn xdp_control(shared: &Shared, path: &str, query: &str) -> Result<(), (&'static str, String)> {
-    let bad = |msg: String| ("400 Bad Request", msg);
-    let (mut peer, mut p) = (None, None);
-    for pair in query.split('&').filter(|s| !s.is_empty()) {
-        match pair.split_once('=') {
-            Some(("peer", v)) => peer = Some(v.parse::<std::net::Ipv6Addr>().map_err(|e| bad(format!("peer={v}: {e}; give an IPv6 address")))?),
-            Some(("p", v)) => p = Some(v.parse::<f64>().map_err(|e| bad(format!("p={v}: {e}; give a probability from 0 to 1")))?),
-            _ => return Err(bad(format!("unknown parameter `{pair}`; expected peer= and p="))),
-        }
-    }
+fn xdp_control(shared: &Shared, path: &str, query: &str) -> Result<(), Reply> {
+    let q = Query::parse(query, &["peer", "p"])?;
+    let peer = q.get::<std::net::Ipv6Addr>("peer", "an IPv6 address")?;
+    let p = q.get::<f64>("p", "a probability from 0 to 1")?;
     let mut xdp = shared.xdp.lock().expect("xdp lock");
     let xdp = xdp.as_mut().ok_or(("503 Service Unavailable", "XDP is not attached: this node runs in userspace-only mode".to_string()))?;
     let result = match path {

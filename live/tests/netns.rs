@@ -74,14 +74,6 @@ fn http(lab: &Lab, ns: Ns, method: &str, path: &str) -> String {
     .unwrap()
 }
 
-/// The link-local address of `ifname` in `ns`.
-fn link_local(lab: &Lab, ns: Ns, ifname: &str) -> String {
-    let out = std::process::Command::new("ip").args(["-n", lab.name(ns), "-6", "addr", "show", "dev", ifname]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let addr = text.split_whitespace().skip_while(|w| *w != "inet6").nth(1).unwrap_or_else(|| panic!("no inet6 on {ifname}: {text}"));
-    addr.split('/').next().unwrap().to_string()
-}
-
 #[test]
 fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     if !is_root() {
@@ -139,7 +131,7 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     assert!(http(&lab, a, "POST", "/xdp/loss?p=0").starts_with("HTTP/1.1 200"));
     wait_for(&mut events, Duration::from_secs(3), "a finding b again", up);
     // Quarantine of b's address on a's link, then lifted.
-    let addr = link_local(&lab, b, "to-a");
+    let addr = lab.address(b, "to-a").unwrap();
     assert!(http(&lab, a, "POST", &format!("/xdp/block?peer={addr}")).starts_with("HTTP/1.1 200"));
     wait_for(&mut events, Duration::from_secs(3), "a losing quarantined b", down);
     assert!(http(&lab, a, "POST", &format!("/xdp/unblock?peer={addr}")).starts_with("HTTP/1.1 200"));

@@ -280,14 +280,12 @@ impl<'a> Simulation<'a> {
                 degrades: Vec::new(),
             });
         }
-        let mut protocol = scenario.protocol.clone();
-        if topo.areas.is_some() {
-            protocol.area_starts.clone_from(&topo.areas);
-        }
+        let workload = probe_workload(scenario, n, seed);
+        let pairs = workload.iter().map(|&(pair, _)| pair).collect();
         let mut sim = Simulation {
             scenario,
             topo,
-            protocol,
+            protocol: topo.node_protocol(&scenario.protocol),
             seed,
             now: 0,
             end: ns(scenario.duration),
@@ -298,7 +296,7 @@ impl<'a> Simulation<'a> {
             pool: Pool::default(),
             gt,
             buf: Vec::with_capacity(2048),
-            rec: Recorder::new(Instant::from_nanos(ns(scenario.warmup)), Vec::new()),
+            rec: Recorder::new(Instant::from_nanos(ns(scenario.warmup)), pairs),
             instances: Vec::new(),
             loops: 0,
             loop_examples: Vec::new(),
@@ -308,7 +306,9 @@ impl<'a> Simulation<'a> {
             fingerprint: Fingerprint::default(),
             stats: EngineStats::default(),
         };
-        sim.schedule_workload();
+        for (pair, &(_, phase)) in workload.iter().enumerate() {
+            sim.push(phase, Ev::Probe { pair: pair as u32 });
+        }
         sim.schedule_faults();
         let (loop_every, stretch_every) = (ns(scenario.checks.loop_interval), ns(scenario.checks.stretch_interval));
         sim.push(loop_every, Ev::LoopCheck);
@@ -323,26 +323,11 @@ impl<'a> Simulation<'a> {
         self.queue.push(t, ev);
     }
 
-    fn schedule_workload(&mut self) {
-        let workload = probe_workload(self.scenario, self.topo.node_count(), self.seed);
-        let mut pairs = Vec::with_capacity(workload.len());
-        for (pair, (src_dst, phase)) in workload.into_iter().enumerate() {
-            pairs.push(src_dst);
-            self.push(phase, Ev::Probe { pair: pair as u32 });
-        }
-        self.rec = Recorder::new(Instant::from_nanos(self.warmup), pairs);
-    }
-
     fn schedule_faults(&mut self) {
         for (spec, fault) in self.scenario.faults.iter().enumerate() {
             for (k, t) in fault.injection_times(self.scenario.duration).into_iter().enumerate() {
                 let t_inject = ns(t);
-                let t_heal = match (&fault.kind, fault.duration) {
-                    (_, Some(d)) => Some(t_inject + ns(d)),
-                    // A restart without a downtime stops and starts in the same instant.
-                    (FaultKind::Restart { .. }, None) => Some(t_inject),
-                    _ => None,
-                };
+                let t_heal = fault.heal_time(t).map(ns);
                 let instance = self.instances.len() as u32;
                 self.instances.push(Instance {
                     spec: spec as u32,

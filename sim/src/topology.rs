@@ -66,6 +66,16 @@ const FIBRE_NS_PER_KM: f64 = 5_000.0;
 const MIN_LATENCY: Duration = Duration::from_micros(10);
 
 impl Topology {
+    /// What every node of this topology runs: the scenario's protocol section plus this
+    /// topology's area plan, if it has one. The simulator and `x0 live` both use it.
+    pub fn node_protocol(&self, scenario: &x0tta6bl4::config::ProtocolConfig) -> x0tta6bl4::config::ProtocolConfig {
+        let mut protocol = scenario.clone();
+        if self.areas.is_some() {
+            protocol.area_starts.clone_from(&self.areas);
+        }
+        protocol
+    }
+
     pub fn node_count(&self) -> u32 {
         self.graph.node_count() as u32
     }

@@ -885,6 +885,16 @@ fn convert_fault(
 }
 
 impl Fault {
+    /// When an injection at `t_inject` heals, if it does.
+    pub fn heal_time(&self, t_inject: Duration) -> Option<Duration> {
+        match (&self.kind, self.duration) {
+            (_, Some(d)) => Some(t_inject + d),
+            // A restart without a downtime stops and starts in the same instant.
+            (FaultKind::Restart { .. }, None) => Some(t_inject),
+            _ => None,
+        }
+    }
+
     /// Injection times of this fault within a run of length `run`.
     pub fn injection_times(&self, run: Duration) -> Vec<Duration> {
         let mut times = vec![self.at];

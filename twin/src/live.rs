@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use x0_live::daemon::unix_nanos;
 use x0_live::lab::is_root;
 use x0_live::mesh::{Mesh, StreamItem};
 use x0_sim::{EngineStats, RunResult, Trace, faults, seed};
@@ -21,7 +22,7 @@ use x0tta6bl4::ids::NodeId;
 use x0tta6bl4::metrics::{FaultRecord, GroundTruth, Recorder, RunCounters, TimedEvent};
 use x0tta6bl4::node::{Event, NeighbourState, ProbeOutcome, StateBytes};
 use x0tta6bl4::scenario::{FaultKind, Scenario, StateMode};
-use x0tta6bl4::time::Instant;
+use x0tta6bl4::time::{Instant, duration_nanos};
 use x0tta6bl4::trace::Fingerprint;
 
 #[derive(Args)]
@@ -78,10 +79,6 @@ fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn unix_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 pub fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     let (scenario, topo) = x0_sim::load(&args.scenario)?;
     let out = args.output.out.clone().unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", scenario.name)));
@@ -120,10 +117,7 @@ pub fn run_live(
 
     let n = topo.node_count();
     let edges = topo.edge_list();
-    let mut protocol = scenario.protocol.clone();
-    if topo.areas.is_some() {
-        protocol.area_starts.clone_from(&topo.areas);
-    }
+    let protocol = topo.node_protocol(&scenario.protocol);
     // Ctrl-C and SIGTERM end the run early but cleanly: the mesh is torn down on the way
     // out, as on any error or panic, so no namespace or process is left behind.
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -170,6 +164,8 @@ struct Live<'a> {
     rx: mpsc::Receiver<(u32, StreamItem)>,
     gt: GroundTruth,
     rec: Recorder,
+    /// When each probed pair's first probe goes out, ns into the run.
+    phases: Vec<u64>,
     status: Vec<Status>,
     instances: Vec<Instance>,
     events: Vec<TimedEvent>,
@@ -190,6 +186,7 @@ impl<'a> Live<'a> {
     ) -> Self {
         let n = topo.node_count();
         let workload = x0_sim::probe_workload(scenario, n, scenario.seed);
+        let phases = workload.iter().map(|&(_, phase)| phase).collect();
         let status = (0..n).map(|i| if mesh.is_linked(i) { Status::Running } else { Status::Stopped }).collect();
         Live {
             scenario,
@@ -197,11 +194,12 @@ impl<'a> Live<'a> {
             mesh,
             rx,
             gt: GroundTruth::new(n, &topo.edge_list()),
-            rec: Recorder::new(Instant::from_nanos(duration_ns(scenario.warmup)), workload.iter().map(|w| w.0).collect()),
+            rec: Recorder::new(Instant::from_nanos(duration_nanos(scenario.warmup)), workload.iter().map(|w| w.0).collect()),
+            phases,
             status,
             instances: Vec::new(),
             events: Vec::new(),
-            t0_unix: unix_ns(),
+            t0_unix: unix_nanos(),
             t0: std::time::Instant::now(),
             lagged: 0,
             unsent_probes: 0,
@@ -210,27 +208,23 @@ impl<'a> Live<'a> {
     }
 
     fn now(&self) -> u64 {
-        duration_ns(self.t0.elapsed())
+        duration_nanos(self.t0.elapsed())
     }
 
     fn run(mut self) -> anyhow::Result<RunResult> {
         let s = self.scenario;
-        let end = duration_ns(s.duration);
+        let end = duration_nanos(s.duration);
         let mut queue = BinaryHeap::new();
-        let interval = duration_ns(s.workload.probe_interval);
-        for (pair, (_, phase)) in x0_sim::probe_workload(s, self.topo.node_count(), s.seed).into_iter().enumerate() {
+        let interval = duration_nanos(s.workload.probe_interval);
+        for (pair, &phase) in self.phases.iter().enumerate() {
             queue.push(Reverse((phase, Action::Probe(pair as u32))));
         }
         for (spec, fault) in s.faults.iter().enumerate() {
             for (k, t) in fault.injection_times(s.duration).into_iter().enumerate() {
-                let heal = match (&fault.kind, fault.duration) {
-                    (_, Some(d)) => Some(duration_ns(t + d)),
-                    (FaultKind::Restart { .. }, None) => Some(duration_ns(t)),
-                    _ => None,
-                };
+                let heal = fault.heal_time(t).map(duration_nanos);
                 let i = self.instances.len() as u32;
                 self.instances.push(Instance { spec: spec as u32, k: k as u32, heal_ns: heal, nodes: Vec::new(), links: Vec::new() });
-                queue.push(Reverse((duration_ns(t), Action::Inject(i))));
+                queue.push(Reverse((duration_nanos(t), Action::Inject(i))));
                 if let Some(h) = heal.filter(|&h| h < end) {
                     queue.push(Reverse((h, Action::Heal(i))));
                 }
@@ -428,7 +422,7 @@ impl<'a> Live<'a> {
                 probes: u64::from(eval.probes_total),
                 probes_ok: u64::from(eval.probes_ok),
                 control_bytes: 0,
-                measured_seconds: (end - duration_ns(s.warmup)) as f64 / 1e9,
+                measured_seconds: (end - duration_nanos(s.warmup)) as f64 / 1e9,
                 stretch: Vec::new(),
             },
             baseline_success: eval.baseline_success,
@@ -441,8 +435,4 @@ impl<'a> Live<'a> {
             trace: Trace { events: eval.events, probes: eval.probes, pairs: eval.pairs },
         }
     }
-}
-
-fn duration_ns(d: Duration) -> u64 {
-    x0tta6bl4::time::duration_nanos(d)
 }
