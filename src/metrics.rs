@@ -357,6 +357,29 @@ fn detects(f: &FaultRecord, e: &TimedEvent) -> bool {
     }
 }
 
+/// For each pair the fault disrupted (its first probe sent in `[t_inject, window_end)`
+/// failed while a ground-truth path existed), the send time of the first later probe that
+/// succeeded, or `None` if none did before `window_end`. Pairs whose path vanished are
+/// moot and left out. MTTR is the latest of these; benchmarks also report their spread.
+pub fn pair_recoveries<'a>(f: &'a FaultRecord, probes: &'a ProbeIndex<'a>, window_end: Instant) -> impl Iterator<Item = Option<Instant>> + 'a {
+    probes.by_pair.iter().filter_map(move |indices| {
+        let mut after = indices
+            .iter()
+            .map(|&i| probes.probes[i as usize])
+            .skip_while(|p| p.sent < f.t_inject)
+            .take_while(|p| p.sent < window_end);
+        let first = after.next()?;
+        if !first.path || first.ok {
+            return None;
+        }
+        match after.find(|p| !p.path || p.ok) {
+            Some(p) if p.path => Some(Some(p.sent)),
+            Some(_) => None,
+            None => Some(None),
+        }
+    })
+}
+
 /// Applies the definitions to one fault.
 pub fn evaluate_fault(f: &FaultRecord, obs: &Observations<'_>) -> FaultOutcome {
     let window_end = (f.t_inject + obs.recovery_window).min(obs.horizon);
@@ -369,18 +392,10 @@ pub fn evaluate_fault(f: &FaultRecord, obs: &Observations<'_>) -> FaultOutcome {
 
     let mut t_reroute = f.t_inject;
     let (mut disrupted, mut unrecovered) = (0u32, 0u32);
-    for indices in &obs.probes.by_pair {
-        let probes = indices.iter().map(|&i| obs.probes.probes[i as usize]);
-        let mut after = probes.skip_while(|p| p.sent < f.t_inject).take_while(|p| p.sent < window_end);
-        let Some(first) = after.next() else { continue };
-        if !first.path || first.ok {
-            continue;
-        }
+    for recovery in pair_recoveries(f, obs.probes, window_end) {
         disrupted += 1;
-        // Recovered by the first later success; a vanished path makes the pair moot.
-        match after.find(|p| !p.path || p.ok) {
-            Some(p) if p.path => t_reroute = t_reroute.max(p.sent),
-            Some(_) => disrupted -= 1,
+        match recovery {
+            Some(t) => t_reroute = t_reroute.max(t),
             None => unrecovered += 1,
         }
     }
