@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 use x0tta6bl4::eventlog::EventRecord;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId};
@@ -49,8 +49,10 @@ pub enum ControlCommand {
 /// What the HTTP endpoints and the event stream share with the loop.
 pub struct Shared {
     pub metrics: Mutex<Metrics>,
-    /// The XDP program, when attached; `None` in userspace-only mode.
+    /// The XDP program, when attached; `None` in userspace-only mode, and while attaching.
     pub xdp: Mutex<Option<XdpHandle>>,
+    /// Turns true once XDP is attached or known unavailable; XDP controls wait for it.
+    pub xdp_settled: watch::Receiver<bool>,
     /// Unix milliseconds of the loop's last turn: `/health` fails when it goes stale.
     pub heartbeat_ms: AtomicU64,
     pub events: broadcast::Sender<Arc<str>>,
@@ -115,29 +117,53 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     for _ in &ifaces {
         node.add_interface(clock.now());
     }
-    let xdp = if cfg.xdp {
-        let names: Vec<&str> = cfg.interfaces.iter().map(String::as_str).collect();
-        match XdpHandle::attach(&names, cfg.port) {
-            Ok(h) => {
-                info!("XDP attached ({})", names.iter().zip(&h.modes).map(|(n, m)| format!("{n}: {m}")).collect::<Vec<_>>().join(", "));
-                Some(h)
-            }
-            Err(e) => {
-                warn!("XDP unavailable ({e}); running in userspace-only mode: no kernel counters, quarantine or loss injection");
-                None
-            }
-        }
-    } else {
-        info!("XDP off by config: userspace-only mode");
-        None
-    };
     let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+    let (settled, xdp_settled) = watch::channel(false);
     let shared = Arc::new(Shared {
         commands,
         metrics: Mutex::new(Metrics::default()),
-        xdp: Mutex::new(xdp),
+        xdp: Mutex::new(None),
+        xdp_settled,
         heartbeat_ms: AtomicU64::new(unix_nanos() / 1_000_000),
         events: broadcast::channel(EVENT_STREAM_BACKLOG).0,
+    });
+    // Loading and attaching XDP takes tens of milliseconds of CPU and kernel time. Neither
+    // the protocol nor the endpoints wait for it (a mesh of nodes starting together would
+    // wait for all of them); XDP controls alone wait until it is settled.
+    let (xdp_wanted, names, port, attaching) = (cfg.xdp, cfg.interfaces.clone(), cfg.port, shared.clone());
+    tokio::spawn(async move {
+        let xdp = if xdp_wanted {
+            let attached = tokio::task::spawn_blocking(move || {
+                // At the lowest priority (per thread on Linux): most of the work is aya
+                // parsing the kernel's BTF, and a mesh starting together on few cores should
+                // route first and load XDP with what CPU is left.
+                // SAFETY: setpriority on the calling thread has no memory-safety preconditions.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let h = XdpHandle::attach(&names, port)?;
+                let modes: Vec<String> = names.iter().zip(&h.modes).map(|(n, m)| format!("{n}: {m}")).collect();
+                Ok::<_, crate::xdp::XdpError>((h, modes))
+            });
+            match attached.await {
+                Ok(Ok((h, modes))) => {
+                    info!("XDP attached ({})", modes.join(", "));
+                    Some(h)
+                }
+                Ok(Err(e)) => {
+                    warn!("XDP unavailable ({e}); running in userspace-only mode: no kernel counters, quarantine or loss injection");
+                    None
+                }
+                Err(e) => {
+                    warn!("XDP attach did not finish ({e}); running in userspace-only mode");
+                    None
+                }
+            }
+        } else {
+            info!("XDP off by config: userspace-only mode");
+            None
+        };
+        *attaching.xdp.lock().expect("xdp lock") = xdp;
+        let _ = settled.send(true);
     });
     if let Some(addr) = cfg.metrics {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics address {addr}"))?;

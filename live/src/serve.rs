@@ -12,7 +12,9 @@ use tracing::{debug, warn};
 
 /// Largest HTTP request head read; scrapers send a few hundred bytes.
 const REQUEST_HEAD_MAX: usize = 8192;
-/// A client that has not sent its request by then is dropped.
+/// A client that has not sent its (next) request by then is dropped. Connections are kept
+/// alive between requests, so a harness probing many times a second pays for one connection,
+/// not one per probe.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// `/health` fails when the protocol loop has not turned for this long (it wakes at least
 /// once a second).
@@ -24,8 +26,8 @@ pub async fn http(listener: TcpListener, shared: Arc<Shared>) {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = tokio::time::timeout(REQUEST_TIMEOUT, answer(stream, &shared)).await {
-                        debug!(%peer, "HTTP client too slow: {e}");
+                    if let Err(e) = connection(stream, &shared).await {
+                        debug!(%peer, "HTTP connection ended: {e}");
                     }
                 });
             }
@@ -37,22 +39,54 @@ pub async fn http(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
+/// Answers requests on one connection until the client closes it, asks to close, sends a
+/// body (no endpoint takes one), or stays idle past `REQUEST_TIMEOUT`.
+async fn connection(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 || head.len() + n > REQUEST_HEAD_MAX {
-            return Ok(());
+    loop {
+        let head_len = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = match tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut chunk)).await {
+                Ok(read) => read?,
+                Err(_) => return Ok(()),
+            };
+            if n == 0 || buf.len() + n > REQUEST_HEAD_MAX {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_len]).to_ascii_lowercase();
+        let header = |name: &str| head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+        let has_body = header("content-length:").is_some_and(|v| v != "0") || header("transfer-encoding:").is_some();
+        // HTTP/1.1 keeps a connection by default, HTTP/1.0 closes it by default.
+        let http10 = head.lines().next().is_some_and(|l| l.ends_with("http/1.0"));
+        let connection = header("connection:");
+        let close = has_body || connection.as_deref() == Some("close") || (http10 && connection.as_deref() != Some("keep-alive"));
+        let (status, kind, body) = answer(&buf[..head_len], shared).await;
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: {}\r\n\r\n{body}",
+            body.len(),
+            if close { "close" } else { "keep-alive" }
+        );
+        stream.write_all(response.as_bytes()).await?;
+        if close {
+            return stream.shutdown().await;
         }
-        head.extend_from_slice(&chunk[..n]);
+        buf.drain(..head_len);
     }
+}
+
+/// The status, content type and body answering one request head.
+async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, String) {
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let target = String::from_utf8_lossy(target);
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let (status, kind, body) = match (method, path) {
+    match (method, path) {
         (b"GET", "/metrics") => {
             let mut m = shared.metrics.lock().expect("metrics lock");
             if let Some(xdp) = shared.xdp.lock().expect("xdp lock").as_ref() {
@@ -64,7 +98,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Ok(()) => ("200 OK", "text/plain", "sent; the outcome is a probe event on the event stream\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
         },
-        (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => match xdp_control(shared, path, query) {
+        (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => match xdp_control(shared, path, query).await {
             Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
         },
@@ -78,11 +112,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         }
         (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET and POST are served\n".to_string()),
-    };
-    let response =
-        format!("HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    }
 }
 
 /// `POST /probe?dst=N&id=K`: an end-to-end probe from this node to node N.
@@ -135,8 +165,10 @@ async fn probe(shared: &Shared, query: &str) -> Result<(), Reply> {
 /// The kernel-side controls, for operators and the namespace lab:
 /// `POST /xdp/loss?p=0.3[&peer=fe80::1]` (p = 1 is a partition, p = 0 on a peer removes its
 /// override), `POST /xdp/block?peer=…` (quarantine), `POST /xdp/unblock?peer=…`.
-fn xdp_control(shared: &Shared, path: &str, query: &str) -> Result<(), Reply> {
+async fn xdp_control(shared: &Shared, path: &str, query: &str) -> Result<(), Reply> {
     let q = Query::parse(query, &["peer", "p"])?;
+    // Just after start, XDP may still be attaching: answer once it is there or known absent.
+    let _ = shared.xdp_settled.clone().wait_for(|settled| *settled).await;
     let peer = q.get::<std::net::Ipv6Addr>("peer", "an IPv6 address")?;
     let p = q.get::<f64>("p", "a probability from 0 to 1")?;
     let mut xdp = shared.xdp.lock().expect("xdp lock");

@@ -66,7 +66,7 @@ fn wait_for(lines: &mut impl BufRead, timeout: Duration, what: &str, want: impl 
 fn http(lab: &Lab, ns: Ns, method: &str, path: &str) -> String {
     lab.in_namespace(ns, || {
         let mut s = TcpStream::connect(METRICS).unwrap();
-        write!(s, "{method} {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
@@ -112,6 +112,10 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
 
     let health = http(&lab, b, "GET", "/health");
     assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
+    // Connections are kept alive: two pipelined requests, one connection, two answers.
+    let two = http(&lab, b, "GET", "/health HTTP/1.1\r\nhost: x\r\n\r\nGET /health");
+    assert_eq!(two.matches("HTTP/1.1 200").count(), 2, "{two}");
+    assert!(two.contains("connection: keep-alive") && two.contains("connection: close"), "{two}");
     let metrics = http(&lab, b, "GET", "/metrics");
     assert!(metrics.contains("x0_neighbours 2"), "b should have two neighbours:\n{metrics}");
     assert!(metrics.contains("# TYPE x0_frames_rx counter"), "{metrics}");
