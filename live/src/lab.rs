@@ -23,6 +23,22 @@ pub enum LabError {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Ns(pub usize);
 
+/// One end of a link: which node, and its interface name there.
+#[derive(Clone, Debug)]
+pub struct End {
+    pub node: u32,
+    pub ifname: String,
+}
+
+/// A topology laid out in a lab: node `i` lives in `namespaces[i]`, and link `k` is a veth
+/// pair named `l{k}` at both ends (names need only be unique inside a namespace).
+pub struct Wiring {
+    pub namespaces: Vec<Ns>,
+    /// Each node's interface names, in link order.
+    pub ifaces: Vec<Vec<String>>,
+    pub ends: Vec<[End; 2]>,
+}
+
 pub struct Lab {
     /// Unique to this lab (process id plus a tag), so labs of concurrent tests or runs never
     /// collide, and leftovers of a killed run are recognisable by name.
@@ -92,6 +108,45 @@ impl Lab {
             ip(&["-n", &ns, "link", "set", name, "up"])?;
         }
         Ok(())
+    }
+
+    /// Namespaces for `nodes` nodes joined by `links` (node pairs, in link-index order).
+    pub fn wire(&mut self, nodes: u32, links: &[(u32, u32)]) -> Result<Wiring, LabError> {
+        let namespaces = (0..nodes).map(|_| self.add_namespace()).collect::<Result<Vec<_>, _>>()?;
+        let mut ifaces = vec![Vec::new(); nodes as usize];
+        let mut ends = Vec::with_capacity(links.len());
+        for (k, &(a, b)) in links.iter().enumerate() {
+            let name = format!("l{k}");
+            self.link(namespaces[a as usize], &name, namespaces[b as usize], &name)?;
+            ifaces[a as usize].push(name.clone());
+            ifaces[b as usize].push(name.clone());
+            ends.push([End { node: a, ifname: name.clone() }, End { node: b, ifname: name }]);
+        }
+        Ok(Wiring { namespaces, ifaces, ends })
+    }
+
+    /// Sets sysctl `key` (e.g. `net.ipv6.conf.all.forwarding`) inside `ns`.
+    pub fn sysctl(&self, ns: Ns, key: &str, value: &str) -> Result<(), LabError> {
+        ip(&["netns", "exec", self.name(ns), "sysctl", "-qw", &format!("{key}={value}")])
+    }
+
+    /// Adds `addr`/128 to `ifname` in `ns`.
+    pub fn add_address(&self, ns: Ns, ifname: &str, addr: Ipv6Addr) -> Result<(), LabError> {
+        ip(&["-n", self.name(ns), "-6", "addr", "add", &format!("{addr}/128"), "dev", ifname])
+    }
+
+    /// User plus system CPU time a running child has used so far (from /proc; `None` once it
+    /// has exited).
+    pub fn cpu_time(&self, child: usize) -> Option<std::time::Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.children[child].id())).ok()?;
+        // Fields after the command name (which may hold spaces) start at field 3, "state";
+        // utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let mut fields = rest.split_whitespace().skip(11);
+        let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(std::time::Duration::from_nanos(ticks * 1_000_000_000 / hz))
     }
 
     /// The link-local IPv6 address of interface `ifname` in `ns`.

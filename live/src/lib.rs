@@ -11,3 +11,4 @@ mod serve;
 pub mod lab;
 pub mod xdp;
 pub mod mesh;
+pub mod babel;

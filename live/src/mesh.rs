@@ -3,13 +3,14 @@
 //! stream and sends it commands. What the mesh does to nodes and links (kill, freeze, cut)
 //! is real; deciding when is the caller's business.
 
+pub use crate::lab::End;
 use crate::lab::{Lab, LabError, Ns};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv6Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
@@ -43,15 +44,10 @@ struct Member {
     ns: Ns,
     config: PathBuf,
     child: Option<usize>,
+    /// A kept-alive connection to the node's control endpoint, opened inside its namespace.
+    control: Mutex<Option<BufReader<TcpStream>>>,
     /// Interface names, in the order the node numbers them.
     ifaces: Vec<String>,
-}
-
-/// One end of a link: which node, and its interface name there.
-#[derive(Clone, Debug)]
-pub struct End {
-    pub node: u32,
-    pub ifname: String,
 }
 
 pub struct Mesh {
@@ -74,33 +70,28 @@ impl Mesh {
         nodes: u32,
         links: &[(u32, u32)],
         protocol: &ProtocolConfig,
+        xdp: bool,
         events: mpsc::Sender<(u32, StreamItem)>,
     ) -> Result<Mesh, MeshError> {
         let mut lab = Lab::new("live")?;
-        let mut members = Vec::with_capacity(nodes as usize);
-        for _ in 0..nodes {
-            members.push(Member { ns: lab.add_namespace()?, config: PathBuf::new(), child: None, ifaces: Vec::new() });
-        }
-        let mut ends = Vec::with_capacity(links.len());
-        for (k, &(a, b)) in links.iter().enumerate() {
-            // Interface names need only be unique inside a namespace: the link's index is.
-            let name = format!("l{k}");
-            lab.link(members[a as usize].ns, &name, members[b as usize].ns, &name)?;
-            members[a as usize].ifaces.push(name.clone());
-            members[b as usize].ifaces.push(name.clone());
-            ends.push([End { node: a, ifname: name.clone() }, End { node: b, ifname: name }]);
-        }
+        let wiring = lab.wire(nodes, links)?;
+        let mut members: Vec<Member> = wiring
+            .namespaces
+            .iter()
+            .zip(wiring.ifaces)
+            .map(|(&ns, ifaces)| Member { ns, config: PathBuf::new(), child: None, control: Mutex::new(None), ifaces })
+            .collect();
         let protocol = serde_json::to_string(protocol).expect("the protocol config serializes");
         for (i, m) in members.iter_mut().enumerate() {
             m.config = dir.join(format!("node-{i}.yaml"));
             let text = format!(
-                "# written by x0 live\nnode_id: {i}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nprotocol: {protocol}\n",
+                "# written by x0 live\nnode_id: {i}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nxdp: {xdp}\nprotocol: {protocol}\n",
                 dir.join(format!("node-{i}.key")).display(),
                 if m.ifaces.is_empty() { String::new() } else { m.ifaces.join(", ") },
             );
             std::fs::write(&m.config, text).map_err(|source| MeshError::Write { path: m.config.clone(), source })?;
         }
-        Ok(Mesh { lab, binary: binary.into(), members, links: ends, stop: Arc::new(AtomicBool::new(false)), events, followers: Vec::new() })
+        Ok(Mesh { lab, binary: binary.into(), members, links: wiring.ends, stop: Arc::new(AtomicBool::new(false)), events, followers: Vec::new() })
     }
 
     pub fn links(&self) -> &[[End; 2]] {
@@ -193,6 +184,11 @@ impl Mesh {
         }
     }
 
+    /// CPU time node `n`'s current process has used so far, if it is running.
+    pub fn cpu_time(&self, n: u32) -> Option<Duration> {
+        self.lab.cpu_time(self.members[n as usize].child?)
+    }
+
     pub fn set_link(&self, link: usize, up: bool) -> Result<(), MeshError> {
         let end = &self.links[link][0];
         Ok(self.lab.set_link(self.members[end.node as usize].ns, &end.ifname, up)?)
@@ -203,18 +199,32 @@ impl Mesh {
         Ok(self.lab.address(self.members[end.node as usize].ns, &end.ifname)?)
     }
 
-    /// `POST path` to node `n`'s control endpoint; the response's status line and body.
+    /// `POST path` to node `n`'s control endpoint; the response's head and body. The
+    /// connection is kept for the next request (a thread enters the namespace only to open
+    /// one), and opened anew once if the node restarted since.
     pub fn post(&self, n: u32, path: &str) -> Result<String, MeshError> {
-        let ns = self.members[n as usize].ns;
-        let result = self.lab.in_namespace(ns, || -> std::io::Result<String> {
-            let mut s = TcpStream::connect(METRICS)?;
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            write!(s, "POST {path} HTTP/1.1\r\nhost: x0\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })?;
-        result.map_err(|e| MeshError::Node { node: n, what: format!("POST {path}: {e}") })
+        let mut conn = self.members[n as usize].control.lock().expect("control connection lock");
+        let mut last = None;
+        for _ in 0..2 {
+            let stream = match conn.take() {
+                Some(s) => s,
+                None => self.lab.in_namespace(self.members[n as usize].ns, || -> std::io::Result<BufReader<TcpStream>> {
+                    let s = TcpStream::connect(METRICS)?;
+                    s.set_nodelay(true)?;
+                    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                    Ok(BufReader::new(s))
+                })?
+                .map_err(|e| MeshError::Node { node: n, what: format!("POST {path}: {e}") })?,
+            };
+            match exchange(stream, path) {
+                Ok((reply, stream)) => {
+                    *conn = stream;
+                    return Ok(reply);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(MeshError::Node { node: n, what: format!("POST {path}: {}", last.expect("a failed attempt")) })
     }
 
     /// Stops every node with SIGTERM (a clean stop), waiting briefly for each.
@@ -237,6 +247,34 @@ impl Mesh {
             }
         }
     }
+}
+
+/// One request and its response on a kept-alive connection; the connection is handed back
+/// unless the node said it closes it.
+fn exchange(mut stream: BufReader<TcpStream>, path: &str) -> std::io::Result<(String, Option<BufReader<TcpStream>>)> {
+    // One write: pieces would meet Nagle's algorithm and the peer's delayed ACK (40 ms).
+    stream.get_mut().write_all(format!("POST {path} HTTP/1.1\r\nhost: x0\r\n\r\n").as_bytes())?;
+    let mut reply = String::new();
+    let mut length = 0usize;
+    let mut close = false;
+    loop {
+        let start = reply.len();
+        if stream.read_line(&mut reply)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the node closed the connection"));
+        }
+        let line = reply[start..].trim().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("content-length:") {
+            length = v.trim().parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad content-length"))?;
+        }
+        close |= line == "connection: close";
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body)?;
+    reply.push_str(&String::from_utf8_lossy(&body));
+    Ok((reply, (!close).then_some(stream)))
 }
 
 impl Drop for Mesh {

@@ -37,6 +37,9 @@ pub struct PholdArgs {
 pub enum BenchCommand {
     /// PHOLD on the simulator's event engine, with a raw BinaryHeap as the baseline.
     Phold(PholdArgs),
+    /// x0-node against babeld on one namespace topology: cold-start delivery, reroute after
+    /// a crash, CPU (root).
+    Peer(crate::peer::PeerArgs),
 }
 
 /// `x0 bench phold --json`. Field names are a stable interface.

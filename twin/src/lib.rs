@@ -6,6 +6,7 @@ pub mod bench;
 pub mod compare;
 pub mod files;
 pub mod live;
+pub mod peer;
 pub mod merge;
 pub mod out;
 pub mod plot;

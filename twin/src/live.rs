@@ -127,7 +127,7 @@ pub fn run_live(
     let (tx, rx) = mpsc::channel();
     let pairs: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (a.0, b.0)).collect();
     let started = std::time::Instant::now();
-    let mut mesh = Mesh::build(&binary, &node_dir, n, &pairs, &protocol, tx)?;
+    let mut mesh = Mesh::build(&binary, &node_dir, n, &pairs, &protocol, true, tx)?;
     // A node without links (some topology files list one) has no interface to run on: it
     // stays down, and probes to or from it are not judged, having no path.
     let unlinked: Vec<u32> = (0..n).filter(|&i| !mesh.is_linked(i)).collect();

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use x0_twin::out::outln;
-use x0_twin::{bench, compare, live, merge, run, topo};
+use x0_twin::{bench, compare, live, merge, peer, run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,7 +31,7 @@ enum Command {
     Topo(topo::TopoArgs),
     /// Merge the result directories of a sharded sweep (`x0 run --shard I/N`).
     Merge(merge::MergeArgs),
-    /// Benchmarks of the engine.
+    /// Benchmarks: the engine (phold), and x0-node against babeld (peer).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
         Command::Merge(args) => merge::merge(&args),
         Command::Bench(bench::BenchCommand::Phold(args)) => bench::phold(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(bench::BenchCommand::Peer(args)) => peer::peer(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

@@ -40,28 +40,29 @@ fn short_spec(spec: &str) -> Option<anyhow::Result<String>> {
     Some(Ok(yaml))
 }
 
-fn build(args: &TopoArgs) -> anyhow::Result<Topology> {
-    let path = Path::new(&args.spec);
+/// The topology `spec` names (see [`TopoArgs::spec`]); `seed` drives random generators.
+pub fn build(spec: &str, seed: u64) -> anyhow::Result<Topology> {
+    let path = Path::new(spec);
     if path.is_file() {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "yaml" | "yml") {
             let scenario = x0_sim::read_scenario(path)?;
-            return Ok(x0_sim::build_topology(&scenario, args.seed)?);
+            return Ok(x0_sim::build_topology(&scenario, seed)?);
         }
         return Ok(x0_sim::topology::load_file(path, None)?);
     }
-    let yaml = match short_spec(&args.spec) {
+    let yaml = match short_spec(spec) {
         Some(y) => y?,
-        None if args.spec.trim_start().starts_with('{') => args.spec.clone(),
-        None => bail!("{:?} is neither a file nor a topology spec (try grid:7x7 or --help)", args.spec),
+        None if spec.trim_start().starts_with('{') => spec.to_string(),
+        None => bail!("{spec:?} is neither a file nor a topology spec (try grid:7x7 or --help)"),
     };
     let spec: TopologySpec = serde_saphyr::from_str(&yaml)
         .map_err(|e| anyhow::anyhow!("{}", e.render_with_options(serde_saphyr::render_options! { source_name: Some("spec") })))?;
-    Topology::from_spec(&spec, Path::new("."), args.seed).context("building the topology")
+    Topology::from_spec(&spec, Path::new("."), seed).context("building the topology")
 }
 
 pub fn topo(args: &TopoArgs) -> anyhow::Result<()> {
-    let t = build(args)?;
+    let t = build(&args.spec, args.seed)?;
     if args.dot {
         outln!("{}", t.to_dot().trim_end());
         return Ok(());

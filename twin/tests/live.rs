@@ -69,3 +69,45 @@ fn compare_puts_the_simulator_and_the_live_mesh_side_by_side() {
     assert!(out.join("sim/run.json").exists() && out.join("live/run.json").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn peer_bench_measures_x0_node_and_babeld_the_same_way() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: x0 bench peer needs root to create network namespaces (CI runs it as root)");
+        return;
+    }
+    let out = std::env::temp_dir().join(format!("x0-peer-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_x0"))
+        .args(["bench", "peer", "--topology", "grid:3x3", "--daemons", "x0,babeld-fast", "--converge-secs", "3"])
+        .args(["--quiet-secs", "2", "--steady-secs", "2", "--after-secs", "3", "--pairs", "30", "--json", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("x0 runs");
+    let prefixes = [format!("x0-live-{}-", child.id()), format!("x0-babel-{}-", child.id())];
+    let output = child.wait_with_output().expect("x0 finishes");
+    assert!(output.status.success(), "x0 bench peer failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).expect("--json prints the reports");
+    let reports = reports.as_array().expect("one report per daemon");
+    assert_eq!(reports.len(), 2);
+    for r in reports {
+        assert_eq!(r["nodes"], 9, "{r:#}");
+        assert_eq!(r["crashed_node"], 4, "the centre of a 3x3 grid: {r:#}");
+        // Both daemons converge, and both route around the crash within the window.
+        let delivered = r["converge_delivered"].as_f64().expect("a count");
+        assert!(delivered > 0.8 * r["converge_probes"].as_f64().expect("a count"), "{r:#}");
+        assert!(r["disrupted_pairs"].as_u64().is_some_and(|d| d > 0), "the crash disrupted no probed pair: {r:#}");
+        assert_eq!(r["unrecovered_pairs"], 0, "{r:#}");
+        assert!(r["reroute_max_ms"].as_f64().is_some(), "{r:#}");
+        assert!(r["idle_cores"].as_f64().is_some_and(|c| c > 0.0), "the daemons' CPU was not measured: {r:#}");
+    }
+    for file in ["convergence.csv", "reroute.csv", "summary.json"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let left = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.lines().any(|l| prefixes.iter().any(|p| l.starts_with(p.as_str()))), "namespaces left behind:\n{left}");
+    let _ = std::fs::remove_dir_all(&out);
+}
