@@ -290,7 +290,7 @@ pub fn peer(args: &PeerArgs) -> anyhow::Result<()> {
         outln!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         print_table(&reports);
-        outln!("curves: {}, summary: {}", args.out.join("convergence.csv").display(), args.out.join("summary.json").display());
+        outln!("written to {}: convergence.csv and .png, reroute.csv, summary.json", args.out.display());
     }
     Ok(())
 }
@@ -548,6 +548,15 @@ fn write_files(dir: &Path, reports: &[DaemonReport]) -> anyhow::Result<()> {
     }
     let path = dir.join("reroute.csv");
     std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = reports
+        .iter()
+        .map(|r| {
+            let points = r.curve.iter().filter(|b| b.sent > 0).map(|b| (b.t_secs, f64::from(b.delivered) / f64::from(b.sent)));
+            (r.label, points.collect())
+        })
+        .collect();
+    let title = format!("cold start: {} nodes, {} links", reports.first().map_or(0, |r| r.nodes), reports.first().map_or(0, |r| r.links));
+    crate::plot::convergence(&dir.join("convergence.png"), &curves, &title)?;
     let path = dir.join("summary.json");
     std::fs::write(&path, serde_json::to_string_pretty(reports)?).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
@@ -584,7 +593,7 @@ fn print_table(reports: &[DaemonReport]) {
     outln!("{t}");
     let secs = |t: Option<f64>| t.map_or("none".to_string(), |t| format!("{t:.2} s"));
     let x0 = reports.iter().find(|r| r.daemon == Daemon::X0);
-    for b in reports.iter().filter(|r| r.daemon != Daemon::X0) {
+    for b in reports.iter().filter(|r| matches!(r.daemon, Daemon::Babeld | Daemon::BabeldFast)) {
         let Some(x0) = x0 else { break };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),

@@ -76,3 +76,43 @@ pub fn mttr_cdf(path: &Path, rows: &[FaultRow], title: &str) -> anyhow::Result<(
     };
     draw().map_err(|e| anyhow!("{e}")).with_context(|| format!("drawing {}", path.display()))
 }
+
+/// `convergence.png`: delivery ratio against time since the first start, one line per
+/// daemon (`x0 bench peer`).
+pub fn convergence(path: &Path, curves: &[(&str, Vec<(f64, f64)>)], title: &str) -> anyhow::Result<()> {
+    register()?;
+    let x_max = curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.0)).fold(1.0_f64, f64::max);
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..x_max, 0f64..1.05f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the first daemon started")
+            .y_desc("probes delivered")
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        for (k, (name, points)) in curves.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow!("{e}")).with_context(|| format!("drawing {}", path.display()))
+}

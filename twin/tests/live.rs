@@ -103,7 +103,7 @@ fn peer_bench_measures_x0_node_and_babeld_the_same_way() {
         assert!(r["reroute_max_ms"].as_f64().is_some(), "{r:#}");
         assert!(r["idle_cores"].as_f64().is_some_and(|c| c > 0.0), "the daemons' CPU was not measured: {r:#}");
     }
-    for file in ["convergence.csv", "reroute.csv", "summary.json"] {
+    for file in ["convergence.csv", "convergence.png", "reroute.csv", "summary.json"] {
         assert!(out.join(file).exists(), "{file} missing");
     }
     let left = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
