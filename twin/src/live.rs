@@ -41,6 +41,8 @@ enum Action {
     Probe(u32),
     Inject(u32),
     Heal(u32),
+    /// The next half-period of a link flap.
+    Flap(u32),
 }
 
 /// One injection of a fault: which, when it heals, and what it touched once injected.
@@ -50,6 +52,8 @@ struct Instance {
     heal_ns: Option<u64>,
     nodes: Vec<NodeId>,
     links: Vec<u32>,
+    /// A link flap's links are down now.
+    flap_down: bool,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -63,11 +67,32 @@ enum Status {
 fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
     for f in &scenario.faults {
         match &f.kind {
-            FaultKind::Crash(_) | FaultKind::Pause(_) | FaultKind::LinkDown(_) | FaultKind::Partition(_) => {}
+            FaultKind::Crash(_)
+            | FaultKind::Pause(_)
+            | FaultKind::LinkDown(_)
+            | FaultKind::LinkFlap { .. }
+            | FaultKind::Partition(_) => {}
             FaultKind::Restart { state: StateMode::Lose, .. } => {}
+            FaultKind::Degrade(d) => {
+                let kernel_lacks = [
+                    ("latency", d.latency.is_some()),
+                    ("jitter", d.jitter.is_some()),
+                    ("bandwidth", d.bandwidth.is_some()),
+                    ("duplicate", d.duplicate.is_some()),
+                    ("reorder", d.reorder.is_some()),
+                    ("corrupt", d.corrupt.is_some()),
+                ];
+                if let Some((field, _)) = kernel_lacks.iter().find(|(_, set)| *set) {
+                    bail!(
+                        "fault `{}`: degrade `{field}` needs netem, which this kernel lacks; x0 live degrades \
+                         links by loss only (in XDP). Drop `{field}` or run it in the simulator with x0 run",
+                        f.name
+                    );
+                }
+            }
             other => bail!(
                 "fault `{}`: {} is not supported by x0 live yet (crash, restart without state, pause, \
-                 link_down and partition are); run it in the simulator with x0 run",
+                 link_down, link_flap, partition and degrade by loss are); run it in the simulator with x0 run",
                 f.name,
                 match other {
                     FaultKind::Restart { .. } => "restart with `state: keep`",
@@ -168,6 +193,8 @@ struct Live<'a> {
     phases: Vec<u64>,
     status: Vec<Status>,
     instances: Vec<Instance>,
+    /// Per link, the loss each partition or degrade instance puts on it.
+    losses: Vec<Vec<(u32, f64)>>,
     events: Vec<TimedEvent>,
     t0_unix: u64,
     t0: std::time::Instant,
@@ -198,6 +225,7 @@ impl<'a> Live<'a> {
             phases,
             status,
             instances: Vec::new(),
+            losses: vec![Vec::new(); topo.edge_count()],
             events: Vec::new(),
             t0_unix: unix_nanos(),
             t0: std::time::Instant::now(),
@@ -223,7 +251,14 @@ impl<'a> Live<'a> {
             for (k, t) in fault.injection_times(s.duration).into_iter().enumerate() {
                 let heal = fault.heal_time(t).map(duration_nanos);
                 let i = self.instances.len() as u32;
-                self.instances.push(Instance { spec: spec as u32, k: k as u32, heal_ns: heal, nodes: Vec::new(), links: Vec::new() });
+                self.instances.push(Instance {
+                    spec: spec as u32,
+                    k: k as u32,
+                    heal_ns: heal,
+                    nodes: Vec::new(),
+                    links: Vec::new(),
+                    flap_down: false,
+                });
                 queue.push(Reverse((duration_nanos(t), Action::Inject(i))));
                 if let Some(h) = heal.filter(|&h| h < end) {
                     queue.push(Reverse((h, Action::Heal(i))));
@@ -246,8 +281,17 @@ impl<'a> Live<'a> {
                     queue.push(Reverse((t + interval, Action::Probe(pair))));
                     self.probe(pair)?;
                 }
-                Action::Inject(i) => self.inject(i)?,
+                Action::Inject(i) => {
+                    if let Some(next) = self.inject(i)? {
+                        queue.push(Reverse((t + next, Action::Flap(i))));
+                    }
+                }
                 Action::Heal(i) => self.heal(i)?,
+                Action::Flap(i) => {
+                    if let Some(next) = self.flap(i)? {
+                        queue.push(Reverse((t + next, Action::Flap(i))));
+                    }
+                }
             }
         }
         while self.now() < end && !self.interrupted.load(Ordering::Relaxed) {
@@ -276,12 +320,13 @@ impl<'a> Live<'a> {
         Ok(())
     }
 
-    fn inject(&mut self, i: u32) -> anyhow::Result<()> {
+    /// Applies fault instance `i`; for a link flap, returns when its links next come up.
+    fn inject(&mut self, i: u32) -> anyhow::Result<Option<u64>> {
         let (spec, k) = (self.instances[i as usize].spec, self.instances[i as usize].k);
         let fault = &self.scenario.faults[spec as usize];
         let mut rng = seed::stream(self.scenario.seed, "fault", u64::from(spec), u64::from(k));
         let now = Instant::from_nanos(self.now());
-        let (mut nodes, mut links) = (Vec::new(), Vec::new());
+        let (mut nodes, mut links, mut flap) = (Vec::new(), Vec::new(), None);
         match &fault.kind {
             FaultKind::Crash(t) | FaultKind::Restart { target: t, .. } | FaultKind::Pause(t) => {
                 nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
@@ -292,19 +337,31 @@ impl<'a> Live<'a> {
                     self.gt.set_node(n, true, now);
                 }
             }
-            FaultKind::LinkDown(t) => {
+            FaultKind::LinkDown(t) | FaultKind::LinkFlap { target: t, .. } => {
                 links = faults::pick_links(t, self.topo, &self.gt, &mut rng);
                 for &e in &links {
                     self.mesh.set_link(e as usize, false)?;
                     self.gt.set_link(e, true, now);
+                }
+                if let FaultKind::LinkFlap { period, .. } = fault.kind {
+                    self.instances[i as usize].flap_down = true;
+                    flap = Some(duration_nanos(period) / 2);
                 }
             }
             FaultKind::Partition(p) => {
                 let groups = faults::partition_groups(p, self.topo, &mut rng);
                 links = faults::cut_edges(&groups, self.topo);
                 for &e in &links {
-                    self.cut(e, 1.0)?;
+                    self.set_loss(e, i, Some(1.0))?;
                     self.gt.set_link(e, true, now);
+                }
+            }
+            // Loss only (check_supported refused the rest); the link stays up, as in the
+            // simulator.
+            FaultKind::Degrade(d) => {
+                links = faults::pick_links(&d.target, self.topo, &self.gt, &mut rng);
+                for &e in &links {
+                    self.set_loss(e, i, Some(d.loss.map_or(0.0, |l| f64::from(l.ppm()) / 1e6)))?;
                 }
             }
             _ => unreachable!("refused by check_supported"),
@@ -317,7 +374,25 @@ impl<'a> Live<'a> {
         self.rec.fault(FaultRecord::new(spec, k, fault, now, heal, nodes.clone(), ends.collect::<Vec<_>>()));
         let inst = &mut self.instances[i as usize];
         (inst.nodes, inst.links) = (nodes, links);
-        Ok(())
+        Ok(flap)
+    }
+
+    /// Turns a flapping fault's links over for the next half period; returns when to turn
+    /// them again, or `None` once the fault has healed (heal brings them up).
+    fn flap(&mut self, i: u32) -> anyhow::Result<Option<u64>> {
+        let inst = &self.instances[i as usize];
+        let FaultKind::LinkFlap { period, .. } = self.scenario.faults[inst.spec as usize].kind else { return Ok(None) };
+        let now = self.now();
+        if inst.heal_ns.is_some_and(|h| now >= h) {
+            return Ok(None);
+        }
+        let down = !inst.flap_down;
+        for &e in &inst.links.clone() {
+            self.mesh.set_link(e as usize, !down)?;
+            self.gt.set_link(e, down, Instant::from_nanos(now));
+        }
+        self.instances[i as usize].flap_down = down;
+        Ok(Some(duration_nanos(period) / 2))
     }
 
     fn heal(&mut self, i: u32) -> anyhow::Result<()> {
@@ -335,24 +410,45 @@ impl<'a> Live<'a> {
             }
             self.gt.set_node(n, false, now);
         }
+        // A flap that healed in its up half has nothing to restore.
+        let flap_up = matches!(fault.kind, FaultKind::LinkFlap { .. }) && !self.instances[i as usize].flap_down;
         for &e in &links {
             match fault.kind {
-                FaultKind::Partition(_) => self.cut(e, 0.0)?,
+                FaultKind::Partition(_) | FaultKind::Degrade(_) => self.set_loss(e, i, None)?,
+                _ if flap_up => {}
                 _ => self.mesh.set_link(e as usize, true)?,
             }
-            self.gt.set_link(e, false, now);
+            if !flap_up && !matches!(fault.kind, FaultKind::Degrade(_)) {
+                self.gt.set_link(e, false, now);
+            }
         }
+        self.instances[i as usize].flap_down = false;
         Ok(())
     }
 
-    /// Drops (p = 1) or restores (p = 0) link `e` in both kernels, by the peer's address.
+    /// Sets (`Some`) or removes (`None`) fault instance `i`'s loss on link `e`, and applies
+    /// what all instances on the link add up to, as independent losses.
+    fn set_loss(&mut self, e: u32, i: u32, p: Option<f64>) -> anyhow::Result<()> {
+        let on_link = &mut self.losses[e as usize];
+        on_link.retain(|&(j, _)| j != i);
+        on_link.extend(p.map(|p| (i, p)));
+        let keep: f64 = on_link.iter().map(|&(_, p)| 1.0 - p).product();
+        self.cut(e, 1.0 - keep)
+    }
+
+    /// Drops a share `p` of link `e`'s protocol packets in both kernels (1 is a partition,
+    /// 0 restores it), by the peer's address.
     fn cut(&self, e: u32, p: f64) -> anyhow::Result<()> {
         let [a, b] = self.mesh.links()[e as usize].clone();
         for (me, peer) in [(&a, &b), (&b, &a)] {
             let addr = self.mesh.address(peer)?;
             let reply = self.mesh.post(me.node, &format!("/xdp/loss?peer={addr}&p={p}"))?;
             if !reply.starts_with("HTTP/1.1 200") {
-                bail!("node {}: XDP refused the partition ({}); x0 live needs XDP for partitions", me.node, reply.lines().last().unwrap_or(""));
+                bail!(
+                    "node {}: XDP refused the loss ({}); x0 live needs XDP for partitions and degraded links",
+                    me.node,
+                    reply.lines().last().unwrap_or("")
+                );
             }
         }
         Ok(())

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// Runs `x0 SUBCOMMAND scenarios/live-crash.yaml --json --out OUT` as root; `None` (after
+/// Runs `x0 SUBCOMMAND scenarios/SCENARIO.yaml --json --out OUT` as root; `None` (after
 /// saying why) when not root. Returns its output and the prefix of its namespaces' names.
-fn x0_live_crash(subcommand: &str, out: &Path) -> Option<(Output, String)> {
+fn x0_live(subcommand: &str, scenario: &str, out: &Path) -> Option<(Output, String)> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("SKIPPED: x0 {subcommand} needs root to create network namespaces (CI runs it as root)");
@@ -16,7 +16,7 @@ fn x0_live_crash(subcommand: &str, out: &Path) -> Option<(Output, String)> {
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let child = Command::new(env!("CARGO_BIN_EXE_x0"))
-        .args([subcommand, "scenarios/live-crash.yaml", "--json", "--out"])
+        .args([subcommand, &format!("scenarios/{scenario}.yaml"), "--json", "--out"])
         .arg(out)
         .current_dir(&repo)
         .stdout(Stdio::piped())
@@ -33,7 +33,7 @@ fn x0_live_crash(subcommand: &str, out: &Path) -> Option<(Output, String)> {
 #[test]
 fn live_crash_runs_on_a_namespace_mesh_and_reports_like_the_simulator() {
     let out = std::env::temp_dir().join(format!("x0-live-{}", std::process::id()));
-    let Some((child, prefix)) = x0_live_crash("live", &out) else { return };
+    let Some((child, prefix)) = x0_live("live", "live-crash", &out) else { return };
     let report: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the report");
     assert_eq!(report["nodes"], 8);
     assert_eq!(report["summary"]["faults"], 2, "{report:#}");
@@ -53,9 +53,22 @@ fn live_crash_runs_on_a_namespace_mesh_and_reports_like_the_simulator() {
 }
 
 #[test]
+fn link_flaps_and_xdp_loss_run_on_a_namespace_mesh() {
+    let out = std::env::temp_dir().join(format!("x0-live-links-{}", std::process::id()));
+    let Some((child, _)) = x0_live("live", "live-links", &out) else { return };
+    let report: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the report");
+    assert_eq!(report["summary"]["faults"], 2, "{report:#}");
+    // The flapping link is seen going down; the lossy links, as a rising link cost.
+    assert_eq!(report["summary"]["detected"], 2, "{report:#}");
+    assert_eq!(report["summary"]["false_positives"], 0, "{report:#}");
+    assert_eq!(report["passed"], true, "{report:#}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
 fn compare_puts_the_simulator_and_the_live_mesh_side_by_side() {
     let out = std::env::temp_dir().join(format!("x0-compare-{}", std::process::id()));
-    let Some((child, _)) = x0_live_crash("compare", &out) else { return };
+    let Some((child, _)) = x0_live("compare", "live-crash", &out) else { return };
     let c: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the comparison");
     let rows = c["rows"].as_array().expect("rows");
     let row = |name: &str| rows.iter().find(|r| r["metric"] == name).unwrap_or_else(|| panic!("no row {name}: {c:#}"));
