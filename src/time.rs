@@ -44,6 +44,44 @@ impl Instant {
     }
 }
 
+/// A node's clock as it reads a driver's global time (nanoseconds): `local = anchor_l +
+/// (g - anchor_g)(1 + ppm/1e6)`. Drivers use it to inject clock faults, the simulator per
+/// virtual node and x0-node on its own monotonic clock, with the same arithmetic.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct NodeClock {
+    anchor_g: u64,
+    anchor_l: u64,
+    ppm: i64,
+}
+
+impl NodeClock {
+    pub fn local(&self, g: u64) -> Instant {
+        let dt = i128::from(g.saturating_sub(self.anchor_g));
+        let l = i128::from(self.anchor_l) + dt * (1_000_000 + i128::from(self.ppm)) / 1_000_000;
+        Instant::from_nanos(l.max(0) as u64)
+    }
+
+    /// The global time at which the local clock reads `l`, rounded up so the node is never
+    /// woken before its own deadline.
+    pub fn global(&self, l: Instant) -> u64 {
+        let dl = i128::from(l.as_nanos()) - i128::from(self.anchor_l);
+        if dl <= 0 {
+            return self.anchor_g;
+        }
+        let rate = 1_000_000 + i128::from(self.ppm);
+        let dg = (dl * 1_000_000 + rate - 1) / rate;
+        (i128::from(self.anchor_g) + dg).min(i128::from(u64::MAX / 2)) as u64
+    }
+
+    /// Steps the clock by `skew_ns` and changes its rate by `ppm` from global time `g` on.
+    pub fn adjust(&mut self, g: u64, skew_ns: i64, ppm: i64) {
+        let l = i128::from(self.local(g).as_nanos()) + i128::from(skew_ns);
+        self.anchor_l = l.max(0) as u64;
+        self.anchor_g = g;
+        self.ppm += ppm;
+    }
+}
+
 /// A duration in nanoseconds as `u64`. Durations in configuration are bounded far below
 /// the 584-year limit of `u64`, so this saturates only on nonsense input.
 pub fn duration_nanos(d: Duration) -> u64 {

@@ -19,7 +19,7 @@ use x0tta6bl4::eventlog::EventRecord;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId};
 use x0tta6bl4::metrics::TimedEvent;
 use x0tta6bl4::node::{Command, CommandError, Event, Node};
-use x0tta6bl4::time::Instant;
+use x0tta6bl4::time::{Instant, NodeClock};
 
 /// Event lines a slow stream client may fall behind by before it misses some (and is told
 /// how many).
@@ -44,6 +44,10 @@ pub struct Control {
 pub enum ControlCommand {
     /// An end-to-end probe to `dst`; its outcome arrives as a probe event with `id`.
     Probe { dst: NodeId, id: u64 },
+    /// A clock fault: the clock the protocol reads steps by `skew_ns` and its rate changes
+    /// by `drift_ppm` (added to any drift already set). Fault injection, as in the
+    /// simulator; the event stream keeps real Unix time.
+    Clock { skew_ns: i64, drift_ppm: i64 },
 }
 
 /// What the HTTP endpoints and the event stream share with the loop.
@@ -74,19 +78,25 @@ pub fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The core's clock: nanoseconds since the daemon started, from the monotonic clock.
+/// The core's clock: nanoseconds since the daemon started, from the monotonic clock, as
+/// read through an injectable skew and drift (`NodeClock`, the simulator's arithmetic).
 struct Clock {
     start: tokio::time::Instant,
+    faults: NodeClock,
 }
 
 impl Clock {
+    fn real_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn now(&self) -> Instant {
-        Instant::from_nanos(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        self.faults.local(self.real_ns())
     }
 
     fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
         let cap = self.start.elapsed() + IDLE_WAKE;
-        self.start + Duration::from_nanos(t.as_nanos()).min(cap)
+        self.start + Duration::from_nanos(self.faults.global(t)).min(cap)
     }
 }
 
@@ -112,7 +122,7 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             on.map(|p| SocketAddr::V6(std::net::SocketAddrV6::new(p.address, p.port, 0, i.index))).collect()
         })
         .collect();
-    let clock = Clock { start: tokio::time::Instant::now() };
+    let mut clock = Clock { start: tokio::time::Instant::now(), faults: NodeClock::default() };
     let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), boot_seed(&secret)?, clock.now()).context("starting the protocol node")?;
     for _ in &ifaces {
         node.add_interface(clock.now());
@@ -205,6 +215,11 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 let result = node.handle_command(clock.now(), Command::Probe { dst, id });
                 // The asker may have given up; the probe went out (or not) either way.
                 let _ = reply.send(result);
+            }
+            Input::Control(Control { command: ControlCommand::Clock { skew_ns, drift_ppm }, reply }) => {
+                clock.faults.adjust(clock.real_ns(), skew_ns, drift_ppm);
+                warn!(skew_ns, drift_ppm, "clock fault injected: the protocol's clock now reads {:?}", clock.now());
+                let _ = reply.send(Ok(()));
             }
             Input::Datagram(i, Ok((len, from))) => {
                 first = (i + 1) % ifaces.len();

@@ -98,6 +98,10 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
             Ok(()) => ("200 OK", "text/plain", "sent; the outcome is a probe event on the event stream\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
         },
+        (b"POST", "/clock") => match clock(shared, query).await {
+            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
+            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
+        },
         (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => match xdp_control(shared, path, query).await {
             Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
@@ -110,7 +114,7 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
                 ("503 Service Unavailable", "text/plain", format!("protocol loop stalled for {age_ms} ms\n"))
             }
         }
-        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
+        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /clock, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET and POST are served\n".to_string()),
     }
 }
@@ -152,8 +156,24 @@ impl<'q> Query<'q> {
 async fn probe(shared: &Shared, query: &str) -> Result<(), Reply> {
     let q = Query::parse(query, &["dst", "id"])?;
     let (dst, id) = (q.require::<u32>("dst", "a node id")?, q.require::<u64>("id", "a number")?);
+    command(shared, ControlCommand::Probe { dst: x0tta6bl4::ids::NodeId(dst), id }).await
+}
+
+/// `POST /clock?skew_ns=N[&drift_ppm=P]`: a clock fault (step and drift of the clock the
+/// protocol reads), for the namespace lab and for operators testing their detectors.
+async fn clock(shared: &Shared, query: &str) -> Result<(), Reply> {
+    let q = Query::parse(query, &["skew_ns", "drift_ppm"])?;
+    let skew_ns = q.get::<i64>("skew_ns", "nanoseconds, negative to step back")?.unwrap_or(0);
+    let drift_ppm = q.get::<i64>("drift_ppm", "parts per million, negative for a slow clock")?.unwrap_or(0);
+    if drift_ppm.abs() >= 1_000_000 {
+        return Err(bad(format!("drift_ppm={drift_ppm}: a clock must keep running forward; give less than 1000000 in size")));
+    }
+    command(shared, ControlCommand::Clock { skew_ns, drift_ppm }).await
+}
+
+/// Hands a command to the protocol loop and waits for its answer.
+async fn command(shared: &Shared, command: ControlCommand) -> Result<(), Reply> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let command = ControlCommand::Probe { dst: x0tta6bl4::ids::NodeId(dst), id };
     shared.commands.try_send(Control { command, reply }).map_err(|_| ("503 Service Unavailable", "command queue full".to_string()))?;
     match answer.await {
         Ok(Ok(())) => Ok(()),

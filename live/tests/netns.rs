@@ -116,6 +116,11 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     let two = http(&lab, b, "GET", "/health HTTP/1.1\r\nhost: x\r\n\r\nGET /health");
     assert_eq!(two.matches("HTTP/1.1 200").count(), 2, "{two}");
     assert!(two.contains("connection: keep-alive") && two.contains("connection: close"), "{two}");
+    // Clock faults: a small step and drift is taken; a clock that would run backwards is not.
+    let stepped = http(&lab, b, "POST", "/clock?skew_ns=1000000&drift_ppm=10");
+    assert!(stepped.starts_with("HTTP/1.1 200"), "{stepped}");
+    let refused = http(&lab, b, "POST", "/clock?drift_ppm=-2000000");
+    assert!(refused.starts_with("HTTP/1.1 400") && refused.contains("drift_ppm"), "{refused}");
     let metrics = http(&lab, b, "GET", "/metrics");
     assert!(metrics.contains("x0_neighbours 2"), "b should have two neighbours:\n{metrics}");
     assert!(metrics.contains("# TYPE x0_frames_rx counter"), "{metrics}");

@@ -20,7 +20,7 @@ use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, GroundTruth, ProbeRecord, Recorder, RunCounters, TimedEvent};
 use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
 use x0tta6bl4::scenario::{Degrade, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
-use x0tta6bl4::time::{Instant, duration_nanos};
+use x0tta6bl4::time::{Instant, NodeClock, duration_nanos};
 use x0tta6bl4::trace::{Digest, Fingerprint};
 
 /// Packets a frozen node's socket buffer holds; more are dropped, as the kernel would.
@@ -76,42 +76,6 @@ impl Pool {
     }
 }
 
-/// A node's clock as it reads global time: `local = anchor_l + (g - anchor_g)(1 + ppm/1e6)`.
-#[derive(Copy, Clone, Debug, Default)]
-struct Clock {
-    anchor_g: u64,
-    anchor_l: u64,
-    ppm: i64,
-}
-
-impl Clock {
-    fn local(&self, g: u64) -> Instant {
-        let dt = i128::from(g.saturating_sub(self.anchor_g));
-        let l = i128::from(self.anchor_l) + dt * (1_000_000 + i128::from(self.ppm)) / 1_000_000;
-        Instant::from_nanos(l.max(0) as u64)
-    }
-
-    /// The global time at which the local clock reads `l`, rounded up so the node is never
-    /// woken before its own deadline.
-    fn global(&self, l: Instant) -> u64 {
-        let dl = i128::from(l.as_nanos()) - i128::from(self.anchor_l);
-        if dl <= 0 {
-            return self.anchor_g;
-        }
-        let rate = 1_000_000 + i128::from(self.ppm);
-        let dg = (dl * 1_000_000 + rate - 1) / rate;
-        (i128::from(self.anchor_g) + dg).min(i128::from(u64::MAX / 2)) as u64
-    }
-
-    /// Steps the clock by `skew_ns` and changes its rate by `ppm` from global time `g` on.
-    fn adjust(&mut self, g: u64, skew_ns: i64, ppm: i64) {
-        let l = i128::from(self.local(g).as_nanos()) + i128::from(skew_ns);
-        self.anchor_l = l.max(0) as u64;
-        self.anchor_g = g;
-        self.ppm += ppm;
-    }
-}
-
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Status {
     Running,
@@ -128,7 +92,7 @@ struct SimNode {
     ifaces: Vec<(u32, u8)>,
     timer_generation: u32,
     timer_at: Option<u64>,
-    clock: Clock,
+    clock: NodeClock,
     boots: u64,
     inbox: VecDeque<(u16, u32, u32)>,
 }
@@ -254,7 +218,7 @@ impl<'a> Simulation<'a> {
                 ifaces: Vec::new(),
                 timer_generation: 0,
                 timer_at: None,
-                clock: Clock::default(),
+                clock: NodeClock::default(),
                 boots: 0,
                 inbox: VecDeque::new(),
             })

@@ -71,7 +71,8 @@ fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
             | FaultKind::Pause(_)
             | FaultKind::LinkDown(_)
             | FaultKind::LinkFlap { .. }
-            | FaultKind::Partition(_) => {}
+            | FaultKind::Partition(_)
+            | FaultKind::Clock { .. } => {}
             FaultKind::Restart { state: StateMode::Lose, .. } => {}
             FaultKind::Degrade(d) => {
                 let kernel_lacks = [
@@ -92,7 +93,7 @@ fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
             }
             other => bail!(
                 "fault `{}`: {} is not supported by x0 live yet (crash, restart without state, pause, \
-                 link_down, link_flap, partition and degrade by loss are); run it in the simulator with x0 run",
+                 link_down, link_flap, partition, clock and degrade by loss are); run it in the simulator with x0 run",
                 f.name,
                 match other {
                     FaultKind::Restart { .. } => "restart with `state: keep`",
@@ -356,6 +357,13 @@ impl<'a> Live<'a> {
                     self.gt.set_link(e, true, now);
                 }
             }
+            FaultKind::Clock { target, skew_ns, drift_ppm } => {
+                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                for &n in &nodes {
+                    self.set_clock(n, *skew_ns, i64::from(*drift_ppm))?;
+                    self.gt.touch_node(n, now);
+                }
+            }
             // Loss only (check_supported refused the rest); the link stays up, as in the
             // simulator.
             FaultKind::Degrade(d) => {
@@ -364,7 +372,6 @@ impl<'a> Live<'a> {
                     self.set_loss(e, i, Some(d.loss.map_or(0.0, |l| f64::from(l.ppm()) / 1e6)))?;
                 }
             }
-            _ => unreachable!("refused by check_supported"),
         }
         let heal = self.instances[i as usize].heal_ns.map(Instant::from_nanos);
         let ends = links.iter().map(|&e| {
@@ -401,6 +408,12 @@ impl<'a> Live<'a> {
         let now = Instant::from_nanos(self.now());
         let (nodes, links) = (inst.nodes.clone(), inst.links.clone());
         for &n in &nodes {
+            if let FaultKind::Clock { drift_ppm, .. } = fault.kind {
+                // Healing stops the drift; the step stays (see FaultKind::Clock).
+                self.set_clock(n, 0, -i64::from(drift_ppm))?;
+                self.gt.touch_node(n, now);
+                continue;
+            }
             if self.mesh.is_linked(n.0) {
                 match fault.kind {
                     FaultKind::Pause(_) => self.mesh.signal(n.0, libc::SIGCONT),
@@ -423,6 +436,19 @@ impl<'a> Live<'a> {
             }
         }
         self.instances[i as usize].flap_down = false;
+        Ok(())
+    }
+
+    /// Steps node `n`'s protocol clock and changes its drift; a node that is down has no
+    /// clock to change.
+    fn set_clock(&self, n: NodeId, skew_ns: i64, drift_ppm: i64) -> anyhow::Result<()> {
+        if self.status[n.index()] != Status::Running {
+            return Ok(());
+        }
+        let reply = self.mesh.post(n.0, &format!("/clock?skew_ns={skew_ns}&drift_ppm={drift_ppm}"))?;
+        if !reply.starts_with("HTTP/1.1 200") {
+            bail!("node {}: the clock fault was refused ({})", n.0, reply.lines().last().unwrap_or(""));
+        }
         Ok(())
     }
 
