@@ -23,7 +23,7 @@ macro_rules! scenario_tests {
         #[test]
         fn every_scenario_file_is_tested() {
             // Too slow to run here in full (docs/PERFORMANCE.md): tests/areas.rs loads both,
-            // tests/scale.rs runs scale-10k on short settings. (live-crash and live-links
+            // tests/scale.rs runs scale-10k on short settings. (live-crash and live-faults
             // also run on a namespace mesh in twin/tests/live.rs.)
             let elsewhere = ["scale-10k", "scale-100k"];
             let tested: Vec<&str> = [$($file),*].into_iter().chain(elsewhere).collect();
@@ -50,5 +50,5 @@ scenario_tests! {
     zoo_cogentco => "zoo-cogentco",
     freifunk_bielefeld => "freifunk-bielefeld",
     live_crash => "live-crash",
-    live_links => "live-links",
+    live_faults => "live-faults",
 }

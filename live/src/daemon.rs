@@ -48,6 +48,9 @@ pub enum ControlCommand {
     /// by `drift_ppm` (added to any drift already set). Fault injection, as in the
     /// simulator; the event stream keeps real Unix time.
     Clock { skew_ns: i64, drift_ppm: i64 },
+    /// Back from a stop that kept state (the lab's restart with `state: keep`): neighbours get
+    /// a fresh grace period, hellos and routes go out now (`Node::resume`).
+    Resume,
 }
 
 /// What the HTTP endpoints and the event stream share with the loop.
@@ -215,6 +218,11 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 let result = node.handle_command(clock.now(), Command::Probe { dst, id });
                 // The asker may have given up; the probe went out (or not) either way.
                 let _ = reply.send(result);
+            }
+            Input::Control(Control { command: ControlCommand::Resume, reply }) => {
+                node.resume(clock.now());
+                info!("resumed with the state kept");
+                let _ = reply.send(Ok(()));
             }
             Input::Control(Control { command: ControlCommand::Clock { skew_ns, drift_ppm }, reply }) => {
                 clock.faults.adjust(clock.real_ns(), skew_ns, drift_ppm);

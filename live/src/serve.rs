@@ -98,6 +98,10 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
             Ok(()) => ("200 OK", "text/plain", "sent; the outcome is a probe event on the event stream\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
         },
+        (b"POST", "/resume") => match command(shared, ControlCommand::Resume).await {
+            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
+            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
+        },
         (b"POST", "/clock") => match clock(shared, query).await {
             Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
             Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
@@ -114,7 +118,7 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
                 ("503 Service Unavailable", "text/plain", format!("protocol loop stalled for {age_ms} ms\n"))
             }
         }
-        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /clock, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
+        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /clock, /resume, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET and POST are served\n".to_string()),
     }
 }

@@ -121,6 +121,8 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     assert!(stepped.starts_with("HTTP/1.1 200"), "{stepped}");
     let refused = http(&lab, b, "POST", "/clock?drift_ppm=-2000000");
     assert!(refused.starts_with("HTTP/1.1 400") && refused.contains("drift_ppm"), "{refused}");
+    let resumed = http(&lab, b, "POST", "/resume");
+    assert!(resumed.starts_with("HTTP/1.1 200"), "{resumed}");
     let metrics = http(&lab, b, "GET", "/metrics");
     assert!(metrics.contains("x0_neighbours 2"), "b should have two neighbours:\n{metrics}");
     assert!(metrics.contains("# TYPE x0_frames_rx counter"), "{metrics}");

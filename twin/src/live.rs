@@ -63,43 +63,25 @@ enum Status {
     Paused,
 }
 
-/// Refuses, before building anything, what a real mesh cannot do yet.
+/// Refuses, before building anything, what a real mesh on this kernel cannot do: every
+/// fault kind runs live, but degradation other than loss needs netem.
 fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
     for f in &scenario.faults {
-        match &f.kind {
-            FaultKind::Crash(_)
-            | FaultKind::Pause(_)
-            | FaultKind::LinkDown(_)
-            | FaultKind::LinkFlap { .. }
-            | FaultKind::Partition(_)
-            | FaultKind::Clock { .. } => {}
-            FaultKind::Restart { state: StateMode::Lose, .. } => {}
-            FaultKind::Degrade(d) => {
-                let kernel_lacks = [
-                    ("latency", d.latency.is_some()),
-                    ("jitter", d.jitter.is_some()),
-                    ("bandwidth", d.bandwidth.is_some()),
-                    ("duplicate", d.duplicate.is_some()),
-                    ("reorder", d.reorder.is_some()),
-                    ("corrupt", d.corrupt.is_some()),
-                ];
-                if let Some((field, _)) = kernel_lacks.iter().find(|(_, set)| *set) {
-                    bail!(
-                        "fault `{}`: degrade `{field}` needs netem, which this kernel lacks; x0 live degrades \
-                         links by loss only (in XDP). Drop `{field}` or run it in the simulator with x0 run",
-                        f.name
-                    );
-                }
-            }
-            other => bail!(
-                "fault `{}`: {} is not supported by x0 live yet (crash, restart without state, pause, \
-                 link_down, link_flap, partition, clock and degrade by loss are); run it in the simulator with x0 run",
-                f.name,
-                match other {
-                    FaultKind::Restart { .. } => "restart with `state: keep`",
-                    k => k.label(),
-                }
-            ),
+        let FaultKind::Degrade(d) = &f.kind else { continue };
+        let kernel_lacks = [
+            ("latency", d.latency.is_some()),
+            ("jitter", d.jitter.is_some()),
+            ("bandwidth", d.bandwidth.is_some()),
+            ("duplicate", d.duplicate.is_some()),
+            ("reorder", d.reorder.is_some()),
+            ("corrupt", d.corrupt.is_some()),
+        ];
+        if let Some((field, _)) = kernel_lacks.iter().find(|(_, set)| *set) {
+            bail!(
+                "fault `{}`: degrade `{field}` needs netem, which this kernel lacks; x0 live degrades links by \
+                 loss only (in XDP). Drop `{field}` or run it in the simulator with x0 run",
+                f.name
+            );
         }
     }
     Ok(())
@@ -329,6 +311,21 @@ impl<'a> Live<'a> {
         let now = Instant::from_nanos(self.now());
         let (mut nodes, mut links, mut flap) = (Vec::new(), Vec::new(), None);
         match &fault.kind {
+            FaultKind::Restart { target: t, state: StateMode::Keep } => {
+                // A restart that keeps state: the process neither hears nor speaks while it
+                // is away (XDP drops what arrives, SIGSTOP silences it) and resumes with its
+                // tables, as the simulator's does.
+                nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
+                for &n in &nodes {
+                    if self.status[n.index()] != Status::Running {
+                        continue;
+                    }
+                    self.deafen(n, true)?;
+                    self.mesh.signal(n.0, libc::SIGSTOP);
+                    self.status[n.index()] = Status::Stopped;
+                    self.gt.set_node(n, true, now);
+                }
+            }
             FaultKind::Crash(t) | FaultKind::Restart { target: t, .. } | FaultKind::Pause(t) => {
                 nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
                 let pause = matches!(fault.kind, FaultKind::Pause(_));
@@ -417,6 +414,17 @@ impl<'a> Live<'a> {
             if self.mesh.is_linked(n.0) {
                 match fault.kind {
                     FaultKind::Pause(_) => self.mesh.signal(n.0, libc::SIGCONT),
+                    FaultKind::Restart { state: StateMode::Keep, .. } => {
+                        if self.status[n.index()] == Status::Running {
+                            continue;
+                        }
+                        self.mesh.signal(n.0, libc::SIGCONT);
+                        self.deafen(n, false)?;
+                        let reply = self.mesh.post(n.0, "/resume")?;
+                        if !reply.starts_with("HTTP/1.1 200") {
+                            bail!("node {}: /resume failed ({})", n.0, reply.lines().last().unwrap_or(""));
+                        }
+                    }
                     _ => self.mesh.start(n.0)?,
                 }
                 self.status[n.index()] = Status::Running;
@@ -458,8 +466,12 @@ impl<'a> Live<'a> {
         let on_link = &mut self.losses[e as usize];
         on_link.retain(|&(j, _)| j != i);
         on_link.extend(p.map(|p| (i, p)));
-        let keep: f64 = on_link.iter().map(|&(_, p)| 1.0 - p).product();
-        self.cut(e, 1.0 - keep)
+        self.cut(e, self.combined_loss(e as usize))
+    }
+
+    /// What the faults on link `e` drop together, as independent losses.
+    fn combined_loss(&self, e: usize) -> f64 {
+        1.0 - self.losses[e].iter().map(|&(_, p)| 1.0 - p).product::<f64>()
     }
 
     /// Drops a share `p` of link `e`'s protocol packets in both kernels (1 is a partition,
@@ -467,14 +479,38 @@ impl<'a> Live<'a> {
     fn cut(&self, e: u32, p: f64) -> anyhow::Result<()> {
         let [a, b] = self.mesh.links()[e as usize].clone();
         for (me, peer) in [(&a, &b), (&b, &a)] {
-            let addr = self.mesh.address(peer)?;
-            let reply = self.mesh.post(me.node, &format!("/xdp/loss?peer={addr}&p={p}"))?;
-            if !reply.starts_with("HTTP/1.1 200") {
-                bail!(
-                    "node {}: XDP refused the loss ({}); x0 live needs XDP for partitions and degraded links",
-                    me.node,
-                    reply.lines().last().unwrap_or("")
-                );
+            self.xdp_loss(me.node, Some(peer), p)?;
+        }
+        Ok(())
+    }
+
+    /// Sets node `n`'s XDP drop share for packets from `peer`'s end, or (`None`) from every
+    /// peer without its own share.
+    fn xdp_loss(&self, n: u32, peer: Option<&x0_live::mesh::End>, p: f64) -> anyhow::Result<()> {
+        let path = match peer {
+            Some(peer) => format!("/xdp/loss?peer={}&p={p}", self.mesh.address(peer)?),
+            None => format!("/xdp/loss?p={p}"),
+        };
+        let reply = self.mesh.post(n, &path)?;
+        if !reply.starts_with("HTTP/1.1 200") {
+            bail!(
+                "node {n}: XDP refused the loss ({}); x0 live needs XDP for partitions, degraded links and \
+                 restarts that keep state",
+                reply.lines().last().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes node `n`'s kernel drop (`true`) or pass again (`false`) every protocol packet
+    /// arriving for it, per-peer shares included: those come back as the faults on each
+    /// link add up.
+    fn deafen(&self, n: NodeId, deaf: bool) -> anyhow::Result<()> {
+        self.xdp_loss(n.0, None, if deaf { 1.0 } else { 0.0 })?;
+        for (e, ends) in self.mesh.links().iter().enumerate() {
+            let Some(k) = ends.iter().position(|end| end.node == n.0) else { continue };
+            if !self.losses[e].is_empty() {
+                self.xdp_loss(n.0, Some(&ends[1 - k]), if deaf { 1.0 } else { self.combined_loss(e) })?;
             }
         }
         Ok(())
