@@ -2,7 +2,8 @@
 //! veth pairs. The nodes find each other and route a to c through b; a's event stream and
 //! b's metrics and health answer; XDP counts b's peers, and loss and quarantine injected in
 //! a's kernel cut b off and heal; SIGKILL on b is detected by a, and b restarted is a new
-//! incarnation; SIGTERM stops a cleanly.
+//! incarnation; a's XDP counters show the blocklist dropping all of b's packets and loss at
+//! p = 0.5 within 3 sigma; SIGTERM stops a cleanly.
 //! Needs root (namespaces); without it the test says so and skips.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -166,6 +167,37 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     wait_for(&mut events, Duration::from_secs(3), "b seen restarted", |r| {
         r.event == Kind::Incident && r.detail == Some(Detail::NeighbourRestarted) && r.peer == Some(2)
     });
+
+    // Judged on a's XDP counters, not on what its socket saw. a's one peer is b, and the
+    // per-peer counter counts every packet before the drop decision.
+    let counters = |lab: &Lab| {
+        let m = http(lab, a, "GET", "/metrics");
+        let value = |prefix: &str| {
+            m.lines().find_map(|l| l.strip_prefix(prefix).and_then(|v| v.trim().parse::<f64>().ok())).unwrap_or(0.0)
+        };
+        let from_b = format!("x0_xdp_peer_packets_total{{peer=\"{addr}\"}} ");
+        (value(&from_b), value("x0_xdp_passed_total "), value("x0_xdp_blocked_total "), value("x0_xdp_lost_total "))
+    };
+    // The blocklist drops all of b's packets.
+    assert!(http(&lab, a, "POST", &format!("/xdp/block?peer={addr}")).starts_with("HTTP/1.1 200"));
+    let before = counters(&lab);
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = counters(&lab);
+    assert!(http(&lab, a, "POST", &format!("/xdp/unblock?peer={addr}")).starts_with("HTTP/1.1 200"));
+    let (sent, passed, blocked) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    // (The two counters are read one after the other: a packet may fall between them.)
+    assert!(sent >= 5.0 && passed == 0.0 && (blocked - sent).abs() <= 1.0, "block: {sent} from b, {blocked} blocked, {passed} passed");
+    // Injected loss at p = 0.5 drops a share within three standard deviations of a half.
+    assert!(http(&lab, a, "POST", "/xdp/loss?p=0.5").starts_with("HTTP/1.1 200"));
+    let before = counters(&lab);
+    std::thread::sleep(Duration::from_secs(4));
+    let after = counters(&lab);
+    assert!(http(&lab, a, "POST", "/xdp/loss?p=0").starts_with("HTTP/1.1 200"));
+    let (passed, lost) = (after.1 - before.1, after.3 - before.3);
+    let n = passed + lost;
+    let sigma = (0.25 / n).sqrt();
+    assert!(n >= 20.0 && (lost / n - 0.5).abs() <= 3.0 * sigma, "loss 0.5: {lost} of {n} dropped (3 sigma = {:.3})", 3.0 * sigma);
+    eprintln!("XDP: blocked {blocked} of {sent}; at p = 0.5 dropped {lost} of {n} ({:.3}, 3 sigma {:.3})", lost / n, 3.0 * sigma);
 
     lab.signal(pa, libc::SIGTERM);
     let status = lab.wait(pa, Duration::from_secs(3)).expect("x0-node did not stop within 3 s of SIGTERM");
