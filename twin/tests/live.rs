@@ -26,7 +26,13 @@ fn x0_live(subcommand: &str, scenario: &str, out: &Path) -> Option<(Output, Stri
     // Its namespaces carry its pid; other labs (other tests) may be running beside it.
     let prefix = format!("x0-live-{}-", child.id());
     let output = child.wait_with_output().expect("x0 finishes");
-    assert!(output.status.success(), "x0 {subcommand} failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "x0 {subcommand} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
     Some((output, prefix))
 }
 
@@ -53,15 +59,14 @@ fn live_crash_runs_on_a_namespace_mesh_and_reports_like_the_simulator() {
 }
 
 #[test]
-fn flaps_clock_jumps_kept_state_restarts_and_xdp_loss_run_on_a_namespace_mesh() {
+fn flaps_clock_jumps_and_kept_state_restarts_run_on_a_namespace_mesh() {
     let out = std::env::temp_dir().join(format!("x0-live-faults-{}", std::process::id()));
     let Some((child, _)) = x0_live("live", "live-faults", &out) else { return };
     let report: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the report");
     // The clock jump is not a failure (it may only cause false alarms, and must not).
-    assert_eq!(report["summary"]["faults"], 3, "{report:#}");
-    // The flapping link is seen going down, the restarted node as gone, the lossy links as
-    // a rising link cost.
-    assert_eq!(report["summary"]["detected"], 3, "{report:#}");
+    assert_eq!(report["summary"]["faults"], 2, "{report:#}");
+    // The flapping link is seen going down, the restarted node as gone.
+    assert_eq!(report["summary"]["detected"], 2, "{report:#}");
     assert_eq!(report["summary"]["false_positives"], 0, "{report:#}");
     assert_eq!(report["passed"], true, "{report:#}");
     let _ = std::fs::remove_dir_all(&out);
