@@ -94,22 +94,10 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
             }
             ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", m.render())
         }
-        (b"POST", "/probe") => match probe(shared, query).await {
-            Ok(()) => ("200 OK", "text/plain", "sent; the outcome is a probe event on the event stream\n".to_string()),
-            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
-        },
-        (b"POST", "/resume") => match command(shared, ControlCommand::Resume).await {
-            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
-            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
-        },
-        (b"POST", "/clock") => match clock(shared, query).await {
-            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
-            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
-        },
-        (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => match xdp_control(shared, path, query).await {
-            Ok(()) => ("200 OK", "text/plain", "ok\n".to_string()),
-            Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
-        },
+        (b"POST", "/probe") => control(probe(shared, query).await, "sent; the outcome is a probe event on the event stream"),
+        (b"POST", "/resume") => control(command(shared, ControlCommand::Resume).await, "ok"),
+        (b"POST", "/clock") => control(clock(shared, query).await, "ok"),
+        (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => control(xdp_control(shared, path, query).await, "ok"),
         (b"GET", "/health") => {
             let age_ms = (unix_nanos() / 1_000_000).saturating_sub(shared.heartbeat_ms.load(Ordering::Relaxed));
             if age_ms <= HEALTH_STALE_MS {
@@ -123,9 +111,16 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
     }
 }
 
-/// `POST /probe?dst=N&id=K`: an end-to-end probe from this node to node N.
 /// An HTTP status line and a message for the body.
 type Reply = (&'static str, String);
+
+/// The plain-text answer to a control request: `done` on success, else the refusal.
+fn control(result: Result<(), Reply>, done: &str) -> (&'static str, &'static str, String) {
+    match result {
+        Ok(()) => ("200 OK", "text/plain", format!("{done}\n")),
+        Err((status, msg)) => (status, "text/plain", format!("{msg}\n")),
+    }
+}
 
 fn bad(msg: String) -> Reply {
     ("400 Bad Request", msg)
@@ -157,6 +152,7 @@ impl<'q> Query<'q> {
     }
 }
 
+/// `POST /probe?dst=N&id=K`: an end-to-end probe from this node to node N.
 async fn probe(shared: &Shared, query: &str) -> Result<(), Reply> {
     let q = Query::parse(query, &["dst", "id"])?;
     let (dst, id) = (q.require::<u32>("dst", "a node id")?, q.require::<u64>("id", "a number")?);

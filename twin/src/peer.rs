@@ -212,56 +212,70 @@ impl Under {
     }
 }
 
-/// One probe's fate as the harness sees it.
-struct Pending {
-    id: u64,
-    sent: WallInstant,
+/// A probe the harness sent, and its outcome once known.
+#[derive(Copy, Clone)]
+struct Sent {
+    at: WallInstant,
+    outcome: Option<bool>,
+}
+
+impl Sent {
+    fn now() -> Sent {
+        Sent { at: WallInstant::now(), outcome: None }
+    }
 }
 
 /// Sends probes, collects answers and times out the rest.
+#[derive(Default)]
 struct Prober {
-    /// Outcome per probe id (reroute ids from 0, cold-start ids from CONVERGE_ID_BASE).
-    reroute: Vec<Option<bool>>,
-    converge: Vec<(f64, Option<bool>)>,
-    pending: VecDeque<Pending>,
+    /// Reroute probes by id (the Recorder's); cold-start probes by id less
+    /// CONVERGE_ID_BASE, with their send time in seconds since the first start.
+    reroute: Vec<Sent>,
+    converge: Vec<(f64, Sent)>,
+    /// Ids still waiting for an answer, oldest first.
+    pending: VecDeque<u64>,
     answers: Vec<(u64, bool, WallInstant)>,
-    sent_at: Vec<WallInstant>,
-    converge_sent_at: Vec<WallInstant>,
 }
 
 impl Prober {
-    fn slot(&mut self, id: u64) -> Option<(&mut Option<bool>, WallInstant)> {
-        if id >= CONVERGE_ID_BASE {
-            let i = usize::try_from(id - CONVERGE_ID_BASE).ok()?;
-            Some((&mut self.converge.get_mut(i)?.1, *self.converge_sent_at.get(i)?))
-        } else {
-            let i = usize::try_from(id).ok()?;
-            Some((self.reroute.get_mut(i)?, *self.sent_at.get(i)?))
+    fn slot(&mut self, id: u64) -> Option<&mut Sent> {
+        match id.checked_sub(CONVERGE_ID_BASE) {
+            Some(i) => Some(&mut self.converge.get_mut(usize::try_from(i).ok()?)?.1),
+            None => self.reroute.get_mut(usize::try_from(id).ok()?),
         }
+    }
+
+    /// Hands probe `id` (its slot already pushed) to the daemons; one refused at once is lost.
+    fn send(&mut self, under: &Under, src: NodeId, dst: NodeId, id: u64) {
+        if !under.probe(src.0, dst.0, id)
+            && let Some(slot) = self.slot(id)
+        {
+            slot.outcome = Some(false);
+        }
+        self.pending.push_back(id);
     }
 
     fn settle(&mut self, under: &mut Under) {
         let mut answers = std::mem::take(&mut self.answers);
         under.answers(&mut answers);
         for (id, ok, at) in answers.drain(..) {
-            if let Some((slot, sent)) = self.slot(id)
-                && slot.is_none()
+            if let Some(slot) = self.slot(id)
+                && slot.outcome.is_none()
             {
-                *slot = Some(ok && at.duration_since(sent) <= PROBE_TIMEOUT);
+                slot.outcome = Some(ok && at.duration_since(slot.at) <= PROBE_TIMEOUT);
             }
         }
         self.answers = answers;
         let now = WallInstant::now();
-        while let Some(p) = self.pending.front() {
-            // A little slack over the timeout: x0-node reports its own losses at 1 s.
-            if now.duration_since(p.sent) < PROBE_TIMEOUT + Duration::from_millis(300) {
-                break;
+        while let Some(&id) = self.pending.front() {
+            if let Some(slot) = self.slot(id) {
+                // A little slack over the timeout: x0-node reports its own losses at 1 s.
+                if now.duration_since(slot.at) < PROBE_TIMEOUT + Duration::from_millis(300) {
+                    break;
+                }
+                slot.outcome.get_or_insert(false);
             }
-            let id = p.id;
             self.pending.pop_front();
-            if let Some((slot, _)) = self.slot(id) {
-                slot.get_or_insert(false);
-            }
         }
     }
 }
@@ -369,14 +383,7 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
     let mut rng = move |len: usize| rng.random_range(0..len);
     let reroute_pairs: Vec<(NodeId, NodeId)> = (0..args.pairs).map(|_| pick(&mut rng)).collect();
     let mut rec = Recorder::new(Instant::from_nanos(duration_nanos(quiet_end)), reroute_pairs.clone());
-    let mut prober = Prober {
-        reroute: Vec::new(),
-        converge: Vec::new(),
-        pending: VecDeque::new(),
-        answers: Vec::new(),
-        sent_at: Vec::new(),
-        converge_sent_at: Vec::new(),
-    };
+    let mut prober = Prober::default();
 
     // Time runs from the first start; starting every daemon takes a while, and the curve
     // shows it as it would a real mesh's staggered start.
@@ -432,12 +439,8 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
         while next_converge < converge_end && next_converge <= now {
             let (a, b) = pick(&mut rng);
             let id = CONVERGE_ID_BASE + prober.converge.len() as u64;
-            prober.converge.push((t0.elapsed().as_secs_f64(), None));
-            prober.converge_sent_at.push(WallInstant::now());
-            if !under.probe(a.0, b.0, id) {
-                prober.converge.last_mut().expect("just pushed").1 = Some(false);
-            }
-            prober.pending.push_back(Pending { id, sent: WallInstant::now() });
+            prober.converge.push((t0.elapsed().as_secs_f64(), Sent::now()));
+            prober.send(&under, a, b, id);
             next_converge += per_round;
         }
         for (pair, due) in next_pair.iter_mut().enumerate() {
@@ -448,15 +451,10 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
             let (src, dst) = reroute_pairs[pair];
             let path = gt.path_exists(src, dst);
             let id = rec.probe_sent(Instant::from_nanos(duration_nanos(t0.elapsed())), pair as u32, path);
-            prober.reroute.push(None);
-            prober.sent_at.push(WallInstant::now());
-            if !gt.node_alive(src) {
-                continue;
+            prober.reroute.push(Sent::now());
+            if gt.node_alive(src) {
+                prober.send(&under, src, dst, id);
             }
-            if !under.probe(src.0, dst.0, id) {
-                prober.reroute[id as usize] = Some(false);
-            }
-            prober.pending.push_back(Pending { id, sent: WallInstant::now() });
         }
         prober.settle(&mut under);
         std::thread::sleep(Duration::from_millis(2));
@@ -467,9 +465,9 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
     // Answers still on their way are judged as the rest: late ones are losses.
     std::thread::sleep(PROBE_TIMEOUT);
     prober.settle(&mut under);
-    for (id, outcome) in prober.reroute.iter().enumerate() {
-        if let Some(ok) = outcome {
-            rec.probe_outcome(id as u64, *ok);
+    for (id, sent) in prober.reroute.iter().enumerate() {
+        if let Some(ok) = sent.outcome {
+            rec.probe_outcome(id as u64, ok);
         }
     }
     let horizon = Instant::from_nanos(duration_nanos(end));
@@ -487,10 +485,10 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
     let bins = (converge_end.as_secs_f64() / bin).ceil() as usize;
     let mut curve: Vec<Bin> = (0..bins).map(|k| Bin { t_secs: k as f64 * bin, sent: 0, delivered: 0 }).collect();
     let mut last_loss: Option<f64> = None;
-    for &(t, ok) in &prober.converge {
+    for &(t, sent) in &prober.converge {
         let b = &mut curve[((t / bin) as usize).min(bins - 1)];
         b.sent += 1;
-        if ok == Some(true) {
+        if sent.outcome == Some(true) {
             b.delivered += 1;
         } else {
             last_loss = Some(last_loss.map_or(t, |l| l.max(t)));
@@ -507,7 +505,7 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
         links: edges.len(),
         start_spread_secs: started_secs,
         converge_probes: prober.converge.len() as u32,
-        converge_delivered: prober.converge.iter().filter(|c| c.1 == Some(true)).count() as u32,
+        converge_delivered: prober.converge.iter().filter(|c| c.1.outcome == Some(true)).count() as u32,
         curve,
         last_loss_secs: last_loss,
         crashed_node: crash,
