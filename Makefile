@@ -11,7 +11,7 @@ CARGO ?= cargo
 X0 := $(CARGO_TARGET_DIR)/release/x0
 SCENARIO ?= scenarios/mesh-1000.yaml
 
-.PHONY: demo test deps build clippy bench validate clean-results
+.PHONY: demo test deps build clippy bench validate clean-results fuzz fuzz-smoke fuzz-deps
 
 demo: deps build
 	@echo "== $(SCENARIO): the table, then results/ (Parquet, CSV, mttr.png, run.json)"
@@ -19,6 +19,30 @@ demo: deps build
 
 test: deps clippy
 	$(CARGO) test --workspace --release --locked
+	$(MAKE) fuzz-smoke
+
+# A short libFuzzer pass over every decoder of network input, starting from the corpus in
+# fuzz/corpus (read only: new finds go to a scratch directory). The long runs behind the
+# corpus are `make fuzz`: 10 million runs per target, new finds join the corpus. cargo-fuzz
+# needs a nightly toolchain; both are installed when missing.
+FUZZ_TARGETS := frame handshake session
+FUZZ_RUNS ?= 20000
+fuzz-smoke: FUZZ_FLAGS = -runs=$(FUZZ_RUNS) -max_total_time=60
+fuzz-smoke fuzz: fuzz-deps
+	@for t in $(FUZZ_TARGETS); do \
+	  if [ -n "$(FUZZ_KEEP)" ]; then out=fuzz/corpus/$$t; else out=$$(mktemp -d); fi; \
+	  echo "== fuzz $$t: $(FUZZ_RUNS) runs from fuzz/corpus/$$t"; \
+	  $(CARGO) +nightly fuzz run $$t $$out fuzz/corpus/$$t -- -max_len=10240 $(FUZZ_FLAGS) 2>&1 | grep -E '^(Done|INFO: seed corpus|==[0-9]+==|SUMMARY)|stat::|panicked|ERROR' ; \
+	  rc=$${PIPESTATUS[0]}; [ -n "$(FUZZ_KEEP)" ] || rm -rf $$out; \
+	  [ $$rc = 0 ] || { echo "error: fuzz target $$t failed (crash input under fuzz/artifacts/$$t)"; exit 1; }; \
+	done
+fuzz: FUZZ_RUNS = 10000000
+fuzz: FUZZ_FLAGS = -runs=$(FUZZ_RUNS) -print_final_stats=1
+fuzz: FUZZ_KEEP = 1
+
+fuzz-deps:
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "== installing the nightly toolchain (cargo-fuzz needs it)"; rustup toolchain install nightly --profile minimal; }
+	@command -v cargo-fuzz >/dev/null || { echo "== installing cargo-fuzz"; $(CARGO) install cargo-fuzz --locked; }
 
 build:
 	$(CARGO) build --release --locked -p x0-twin --bin x0
