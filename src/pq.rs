@@ -127,6 +127,11 @@ fn fixed<const N: usize>(what: &'static str, bytes: &[u8]) -> Result<Box<[u8; N]
     Ok(Box::new(arr))
 }
 
+/// SHA-256, the hash every identity and transcript here uses.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// A node's long-term identity: SHA-256 of its ML-DSA-65 public key.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId(pub [u8; 32]);
@@ -182,7 +187,7 @@ impl PublicKey {
     }
 
     pub fn key_id(&self) -> KeyId {
-        KeyId(Sha256::digest(&self.0[..]).into())
+        KeyId(sha256(&self.0[..]))
     }
 
     /// Whether `signature` is this key's ML-DSA-65 signature of `msg` (empty context).

@@ -112,7 +112,8 @@ enum Input {
 
 /// Runs the node until SIGINT or SIGTERM.
 pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
-    let secret = identity::load_or_create(&cfg.identity)?;
+    let identity = identity::load_or_create(&cfg.identity)?;
+    info!(key_id = %identity.key.public().key_id().to_hex(), file = %cfg.identity.display(), "identity (ML-DSA-65)");
     let mut ifaces = Vec::with_capacity(cfg.interfaces.len());
     for name in &cfg.interfaces {
         ifaces.push(Iface::open(name, cfg.port)?);
@@ -126,7 +127,7 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         })
         .collect();
     let mut clock = Clock { start: tokio::time::Instant::now(), faults: NodeClock::default() };
-    let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), boot_seed(&secret)?, clock.now()).context("starting the protocol node")?;
+    let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), boot_seed(&identity.secret_seed)?, clock.now()).context("starting the protocol node")?;
     for _ in &ifaces {
         node.add_interface(clock.now());
     }

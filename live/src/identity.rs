@@ -1,10 +1,20 @@
-//! The node's secret: 32 random bytes, kept in a file as hex. Post-quantum keys will be
-//! derived from it; today it is mixed into the seed of the core's random stream.
+//! The node's identity file: its ML-DSA-65 key pair, as hex lines.
+//!
+//! ```text
+//! # x0tta6bl4 node identity (ML-DSA-65). Secret: keep this file mode 0600.
+//! key_id: <64 hex digits, SHA-256 of the public key>
+//! public: <3904 hex digits>
+//! secret: <8064 hex digits>
+//! ```
+//!
+//! Made on first run, readable by its owner only; a node refuses to start when the file is
+//! readable or writable by anyone else, because then the identity is no longer its own.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+use x0tta6bl4::pq::{self, CryptoRng, KeyError, SigningKey};
 
 #[derive(Debug, Error)]
 pub enum IdentityError {
@@ -12,36 +22,105 @@ pub enum IdentityError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot create identity file {path}: {source}")]
     Create { path: PathBuf, source: std::io::Error },
-    #[error("identity file {path} is not 64 hex digits (32 bytes); delete it to have a new identity made")]
-    Malformed { path: PathBuf },
+    #[error(
+        "identity file {path} has mode {mode:03o}: other users can read or change this node's secret key; \
+         run `chmod 600 {path}` (and consider the key compromised if others did read it)"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    #[error("identity file {path}, line {line}: {problem}; delete the file to have a new identity made")]
+    Malformed { path: PathBuf, line: usize, problem: String },
+    #[error("identity file {path}: {source}; delete the file to have a new identity made")]
+    BadKey { path: PathBuf, source: KeyError },
     #[error("the operating system has no randomness to offer: {0}")]
     Random(getrandom::Error),
 }
 
-/// Reads the identity at `path`, or makes a new one there (readable by its owner only).
-pub fn load_or_create(path: &Path) -> Result<[u8; 32], IdentityError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(text.trim()).ok_or_else(|| IdentityError::Malformed { path: path.into() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(IdentityError::Random)?;
-            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-            let create = |source| IdentityError::Create { path: path.into(), source };
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(create)?;
-            f.write_all(format!("{hex}\n").as_bytes()).map_err(create)?;
-            Ok(secret)
-        }
-        Err(source) => Err(IdentityError::Read { path: path.into(), source }),
-    }
+/// A loaded identity, and 32 secret bytes derived from it that seed the node's random
+/// stream together with fresh OS randomness.
+pub struct Identity {
+    pub key: SigningKey,
+    pub secret_seed: [u8; 32],
 }
 
-fn parse(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
+fn os_rng() -> Result<CryptoRng, IdentityError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(IdentityError::Random)?;
+    Ok(CryptoRng::from_seed(seed))
+}
+
+/// Reads the identity at `path`, or makes a new one there (readable by its owner only).
+pub fn load_or_create(path: &Path) -> Result<Identity, IdentityError> {
+    let key = match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(IdentityError::Exposed { path: path.into(), mode });
+            }
+            let text = std::fs::read_to_string(path).map_err(|source| IdentityError::Read { path: path.into(), source })?;
+            parse(path, &text)?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::generate(&mut os_rng()?);
+            let create = |source| IdentityError::Create { path: path.into(), source };
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(create)?;
+            f.write_all(render(&key).as_bytes()).map_err(create)?;
+            key
+        }
+        Err(source) => return Err(IdentityError::Read { path: path.into(), source }),
+    };
+    let secret_seed = pq::sha256(&key.secret_bytes()[..]);
+    Ok(Identity { key, secret_seed })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn render(key: &SigningKey) -> String {
+    format!(
+        "# x0tta6bl4 node identity (ML-DSA-65). Secret: keep this file mode 0600.\nkey_id: {}\npublic: {}\nsecret: {}\n",
+        key.public().key_id().to_hex(),
+        hex(&key.public().as_bytes()[..]),
+        hex(&key.secret_bytes()[..]),
+    )
+}
+
+fn parse(path: &Path, text: &str) -> Result<SigningKey, IdentityError> {
+    let malformed = |line: usize, problem: String| IdentityError::Malformed { path: path.into(), line, problem };
+    let (mut key_id, mut public, mut secret) = (None, None, None);
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((field, value)) = line.split_once(':') else {
+            return Err(malformed(n, "expected `field: value`".into()));
+        };
+        let bytes = unhex(value.trim()).ok_or_else(|| malformed(n, format!("`{field}` is not hex digits")))?;
+        let slot = match field.trim() {
+            "key_id" => &mut key_id,
+            "public" => &mut public,
+            "secret" => &mut secret,
+            other => return Err(malformed(n, format!("unknown field `{other}` (expected key_id, public, secret)"))),
+        };
+        *slot = Some((n, bytes));
+    }
+    let last = text.lines().count().max(1);
+    let (Some(public), Some(secret)) = (public, secret) else {
+        return Err(malformed(last, "needs both `public` and `secret` lines".into()));
+    };
+    let bad_key = |source| IdentityError::BadKey { path: path.into(), source };
+    let key = SigningKey::from_bytes(&public.1, &secret.1, &mut os_rng()?).map_err(bad_key)?;
+    if let Some((n, id)) = key_id
+        && id != key.public().key_id().0
+    {
+        return Err(malformed(n, "`key_id` is not the SHA-256 of `public`".into()));
+    }
+    Ok(key)
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }

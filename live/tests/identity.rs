@@ -1,0 +1,82 @@
+//! The identity file: made on first run with mode 0600, read back as the same key, and
+//! refused with a message naming the fix when others can read it or it is damaged.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use x0_live::identity::{self, IdentityError};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("x0-identity-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn first_run_makes_a_private_key_that_later_runs_read_back() {
+    let dir = Dir::new("roundtrip");
+    let path = dir.0.join("node.key");
+    let made = identity::load_or_create(&path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let again = identity::load_or_create(&path).unwrap();
+    assert_eq!(made.key.public(), again.key.public());
+    assert_eq!(made.secret_seed, again.secret_seed);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&format!("key_id: {}", made.key.public().key_id().to_hex())), "{text}");
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused() {
+    let dir = Dir::new("exposed");
+    let path = dir.0.join("node.key");
+    identity::load_or_create(&path).unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = identity::load_or_create(&path).err().expect("exposed key accepted");
+        assert!(matches!(err, IdentityError::Exposed { mode: m, .. } if m == mode), "{err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+}
+
+#[test]
+fn damaged_key_files_are_refused_naming_the_line() {
+    let dir = Dir::new("damaged");
+    let path = dir.0.join("node.key");
+    let good = {
+        identity::load_or_create(&path).unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let write = |text: &str| {
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        identity::load_or_create(&path).err().expect("damaged key accepted").to_string()
+    };
+    let lines: Vec<&str> = good.lines().collect();
+    // The pre-keys format (one line of 64 hex digits).
+    assert!(write(&format!("{}\n", "ab".repeat(32))).contains("line 1: expected `field: value`"));
+    // A secret from another key pair.
+    let other = Dir::new("other");
+    identity::load_or_create(&other.0.join("k")).unwrap();
+    let other_secret = std::fs::read_to_string(other.0.join("k")).unwrap().lines().nth(3).unwrap().to_string();
+    let err = write(&format!("{}\n{}\n{}\n{}\n", lines[0], lines[1], lines[2], other_secret));
+    assert!(err.contains("does not sign for the public key"), "{err}");
+    // A key id that is not the public key's.
+    let err = write(&format!("{}\nkey_id: {}\n{}\n{}\n", lines[0], "00".repeat(32), lines[2], lines[3]));
+    assert!(err.contains("line 2: `key_id` is not the SHA-256"), "{err}");
+    // A truncated public key.
+    let err = write(&format!("{}\n{}\n{}\n", lines[0], &lines[2][..100], lines[3]));
+    assert!(err.contains("public key is 46 bytes"), "{err}");
+    assert!(write("# nothing\n").contains("needs both `public` and `secret`"));
+}
