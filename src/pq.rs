@@ -147,18 +147,6 @@ impl KeyId {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
-
-    pub fn from_hex(s: &str) -> Option<KeyId> {
-        let s = s.trim();
-        if s.len() != 64 || !s.is_ascii() {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(KeyId(out))
-    }
 }
 
 impl fmt::Debug for KeyId {

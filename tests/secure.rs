@@ -72,13 +72,14 @@ fn anchored_handshake_admits_both_sides_with_matching_keys() {
 fn allowlist_admits_listed_self_certifying_keys_only() {
     let keys: Vec<SigningKey> = (1..=3).map(|n| SigningKey::generate(&mut rng(n))).collect();
     let listed: BTreeSet<_> = keys[..2].iter().map(|k| k.public().key_id()).collect();
-    let trust = |k: &SigningKey| Trust {
-        key: SigningKey::generate(&mut rng(keys.iter().position(|x| x.public() == k.public()).unwrap() as u8 + 1)),
+    // Node n holds the key generated from seed n, the same as keys[n - 1].
+    let trust = |n: u8| Trust {
+        key: SigningKey::generate(&mut rng(n)),
         certificate: None,
         policy: TrustPolicy::Allowlist(listed.clone()),
         clock_origin_s: 0,
     };
-    let (a, b, outsider) = (trust(&keys[0]), trust(&keys[1]), trust(&keys[2]));
+    let (a, b, outsider) = (trust(1), trust(2), trust(3));
     assert_eq!(a.node_id(), keys[0].public().key_id().node_id());
     handshake(&a, &b, 0).expect("both listed");
     let err = handshake(&outsider, &b, 0).unwrap_err();

@@ -30,6 +30,7 @@ use crate::pq::{
     SIGNATURE_LEN, SharedSecret,
 };
 use crate::time::Instant;
+use crate::wire::{DecodeError, Reader};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -72,7 +73,7 @@ pub enum HandshakeError {
 
 /// Reads a message's kind and parties.
 pub fn route(msg: &[u8]) -> Result<Route, HandshakeError> {
-    let mut r = Reader(msg);
+    let mut r = Reader::new(msg);
     let kind = match r.u8()? {
         1 => MessageKind::Init,
         2 => MessageKind::Reply,
@@ -82,43 +83,43 @@ pub fn route(msg: &[u8]) -> Result<Route, HandshakeError> {
     Ok(Route { kind, initiator: NodeId(r.u32()?), responder: NodeId(r.u32()?) })
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], HandshakeError> {
-        if self.0.len() < n {
-            return Err(HandshakeError::Malformed("truncated"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+impl From<DecodeError> for HandshakeError {
+    fn from(_: DecodeError) -> Self {
+        HandshakeError::Malformed("truncated")
     }
+}
 
-    fn u8(&mut self) -> Result<u8, HandshakeError> {
-        Ok(self.take(1)?[0])
-    }
+/// The fields Init and Reply both start with: the sender's incarnation, a fresh nonce and
+/// its public key.
+fn push_party(m: &mut Vec<u8>, trust: &Trust, rng: &mut CryptoRng, incarnation: u32) {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce);
+    m.extend_from_slice(&incarnation.to_be_bytes());
+    m.extend_from_slice(&nonce);
+    m.extend_from_slice(&trust.key.public().as_bytes()[..]);
+}
 
-    fn u32(&mut self) -> Result<u32, HandshakeError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
-    }
+/// Reads what [`push_party`] wrote: the incarnation and the public key. The nonce matters
+/// only as part of the signed transcript.
+fn read_party(r: &mut Reader<'_>) -> Result<(u32, PublicKey), HandshakeError> {
+    let incarnation = r.u32()?;
+    r.take(NONCE_LEN)?;
+    let pk = PublicKey::from_bytes(r.take(SIG_PUBLIC_KEY_LEN)?).expect("length taken");
+    Ok((incarnation, pk))
+}
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], HandshakeError> {
-        Ok(self.take(N)?.try_into().expect("N bytes"))
+fn read_certificate(r: &mut Reader<'_>) -> Result<Option<Certificate>, HandshakeError> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => Certificate::decode(r.take(Certificate::ENCODED_LEN)?)
+            .map(Some)
+            .ok_or(HandshakeError::Malformed("certificate")),
+        _ => Err(HandshakeError::Malformed("certificate flag")),
     }
+}
 
-    fn certificate(&mut self) -> Result<Option<Certificate>, HandshakeError> {
-        match self.u8()? {
-            0 => Ok(None),
-            1 => Certificate::decode(self.take(Certificate::ENCODED_LEN)?)
-                .map(Some)
-                .ok_or(HandshakeError::Malformed("certificate")),
-            _ => Err(HandshakeError::Malformed("certificate flag")),
-        }
-    }
-
-    fn end(&self) -> Result<(), HandshakeError> {
-        if self.0.is_empty() { Ok(()) } else { Err(HandshakeError::Malformed("trailing bytes")) }
-    }
+fn read_end(r: &Reader<'_>) -> Result<(), HandshakeError> {
+    if r.is_empty() { Ok(()) } else { Err(HandshakeError::Malformed("trailing bytes")) }
 }
 
 fn start_message(kind: MessageKind, initiator: NodeId, responder: NodeId) -> Vec<u8> {
@@ -184,12 +185,8 @@ impl Initiator {
     pub fn start(trust: &Trust, rng: &mut CryptoRng, peer: NodeId, incarnation: u32) -> Self {
         let me = trust.node_id();
         let kem = KemKeyPair::generate(rng);
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce);
         let mut m = start_message(MessageKind::Init, me, peer);
-        m.extend_from_slice(&incarnation.to_be_bytes());
-        m.extend_from_slice(&nonce);
-        m.extend_from_slice(&trust.key.public().as_bytes()[..]);
+        push_party(&mut m, trust, rng, incarnation);
         m.extend_from_slice(&kem.encapsulation_key()[..]);
         push_certificate(&mut m, trust.certificate.as_ref());
         Initiator { me, peer, kem, init: m }
@@ -219,15 +216,14 @@ impl Initiator {
         if route.kind != MessageKind::Reply || route.initiator != self.me || route.responder != self.peer {
             return Err(HandshakeError::Malformed("reply for another handshake"));
         }
-        let mut r = Reader(&reply[IDS_LEN..]);
-        let peer_incarnation = r.u32()?;
-        let _nonce: [u8; NONCE_LEN] = r.array()?;
-        let pk = PublicKey::from_bytes(r.take(SIG_PUBLIC_KEY_LEN)?).expect("length taken");
+        let mut r = Reader::new(reply);
+        r.take(IDS_LEN)?;
+        let (peer_incarnation, pk) = read_party(&mut r)?;
         let ct: [u8; KEM_CIPHERTEXT_LEN] = r.array()?;
-        let cert = r.certificate()?;
-        let unsigned_len = reply.len() - r.0.len();
+        let cert = read_certificate(&mut r)?;
+        let unsigned_len = r.position();
         let sig_r = r.take(SIGNATURE_LEN)?;
-        r.end()?;
+        read_end(&r)?;
         trust.admit(self.peer, &pk, cert.as_ref(), now_s)?;
         let th = transcript(&self.init, &reply[..unsigned_len]);
         if !pk.verify(&signed(b"reply", &th), sig_r) {
@@ -282,21 +278,16 @@ impl Responder {
         if route.kind != MessageKind::Init || route.responder != me {
             return Err(HandshakeError::Malformed("init for another node"));
         }
-        let mut r = Reader(&init[IDS_LEN..]);
-        let peer_incarnation = r.u32()?;
-        let _nonce: [u8; NONCE_LEN] = r.array()?;
-        let pk = PublicKey::from_bytes(r.take(SIG_PUBLIC_KEY_LEN)?).expect("length taken");
+        let mut r = Reader::new(init);
+        r.take(IDS_LEN)?;
+        let (peer_incarnation, pk) = read_party(&mut r)?;
         let ek: [u8; KEM_PUBLIC_KEY_LEN] = r.array()?;
-        let cert = r.certificate()?;
-        r.end()?;
+        let cert = read_certificate(&mut r)?;
+        read_end(&r)?;
         trust.admit(route.initiator, &pk, cert.as_ref(), now_s)?;
         let (ct, ss) = pq::encapsulate(rng, &ek).map_err(HandshakeError::BadKemKey)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce);
         let mut m = start_message(MessageKind::Reply, route.initiator, me);
-        m.extend_from_slice(&incarnation.to_be_bytes());
-        m.extend_from_slice(&nonce);
-        m.extend_from_slice(&trust.key.public().as_bytes()[..]);
+        push_party(&mut m, trust, rng, incarnation);
         m.extend_from_slice(&ct[..]);
         push_certificate(&mut m, trust.certificate.as_ref());
         let th = transcript(init, &m);
@@ -335,9 +326,10 @@ impl Responder {
         if route.kind != MessageKind::Finish || route.initiator != self.peer {
             return Err(HandshakeError::Malformed("finish for another handshake"));
         }
-        let mut r = Reader(&finish[IDS_LEN..]);
+        let mut r = Reader::new(finish);
+        r.take(IDS_LEN)?;
         let sig_i = r.take(SIGNATURE_LEN)?;
-        r.end()?;
+        read_end(&r)?;
         if !self.peer_key.verify(&signed(b"finish", &self.th_final), sig_i) {
             return Err(HandshakeError::BadSignature("initiator's"));
         }
