@@ -25,7 +25,7 @@ test: deps clippy
 # fuzz/corpus (read only: new finds go to a scratch directory). The long runs behind the
 # corpus are `make fuzz`: 10 million runs per target, new finds join the corpus. cargo-fuzz
 # needs a nightly toolchain; both are installed when missing.
-FUZZ_TARGETS := frame handshake session
+FUZZ_TARGETS := frame handshake session node
 FUZZ_RUNS ?= 20000
 fuzz-smoke: FUZZ_FLAGS = -runs=$(FUZZ_RUNS) -max_total_time=60
 fuzz-smoke fuzz: fuzz-deps

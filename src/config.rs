@@ -60,6 +60,8 @@ pub struct ProtocolConfig {
     #[serde(with = "serde_duration")]
     pub probe_timeout: Duration,
     pub limits: Limits,
+    /// Link security knobs; they apply when the node has an identity and a trust policy.
+    pub security: SecurityConfig,
     /// Hierarchical routing: the first node id of every area (see `crate::area`). Absent:
     /// flat routing, one route per destination. The simulator fills this in when a
     /// scenario asks for `areas`; a live mesh lists its plan, as it would an address plan.
@@ -91,6 +93,7 @@ impl Default for ProtocolConfig {
             ttl: 64,
             probe_timeout: Duration::from_secs(1),
             limits: Limits::default(),
+            security: SecurityConfig::default(),
             area_starts: None,
             area_halo_hops: 3,
         }
@@ -133,6 +136,38 @@ impl Default for DetectorConfig {
             confirm_miss: Percent::from_ppm(100),
             confirm_interval: Duration::from_millis(10),
             confirm_timeout: Duration::from_millis(75),
+        }
+    }
+}
+
+/// Admission and sealing of links (see `crate::secure`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// A direction's key is ratcheted after this many frames...
+    pub rekey_frames: u64,
+    /// ...or after this long, whichever comes first.
+    #[serde(with = "serde_duration")]
+    pub rekey_interval: Duration,
+    /// How long a handshake message waits for its answer before it is sent again.
+    #[serde(with = "serde_duration")]
+    pub handshake_timeout: Duration,
+    /// Resends of one handshake message before the attempt is abandoned; the next try
+    /// waits for the neighbour's next beacon after a pause of the same length as the attempt.
+    pub handshake_retries: u8,
+    /// Handshakes this node answers per second, at most (with a burst of as many): each
+    /// answer costs a signature, so an Init flood costs a bounded share of a core.
+    pub handshakes_per_s: u32,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            rekey_frames: 1 << 24,
+            rekey_interval: Duration::from_secs(600),
+            handshake_timeout: Duration::from_millis(500),
+            handshake_retries: 6,
+            handshakes_per_s: 50,
         }
     }
 }
@@ -212,6 +247,13 @@ impl ProtocolConfig {
         check(self.request_hop_limit >= 1, "request_hop_limit", || "must be at least 1".into())?;
         check(self.ttl >= 1, "ttl", || "must be at least 1".into())?;
         check(!self.probe_timeout.is_zero(), "probe_timeout", || "must be more than 0s".into())?;
+        let sec = &self.security;
+        check(sec.rekey_frames >= 1, "security.rekey_frames", || "must be at least 1".into())?;
+        check(!sec.rekey_interval.is_zero(), "security.rekey_interval", || "must be more than 0s".into())?;
+        check(!sec.handshake_timeout.is_zero(), "security.handshake_timeout", || "must be more than 0s".into())?;
+        check(sec.handshakes_per_s >= 1, "security.handshakes_per_s", || {
+            "must be at least 1, or no neighbour is ever admitted".into()
+        })?;
         let l = &self.limits;
         check(l.max_neighbours >= 1, "limits.max_neighbours", || "must be at least 1".into())?;
         check(l.max_destinations >= 1, "limits.max_destinations", || "must be at least 1".into())?;

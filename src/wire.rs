@@ -1,10 +1,20 @@
 //! The wire format: real bytes, because the live backend sends exactly these over UDP.
 //!
 //! ```text
-//! frame   = magic "x0" | version u8 | kind u8 | sender u32 | body_len u16 | body | crc32 u32
-//! control = tlv*            tlv = type u8 | len u8 | value[len]
-//! data    = src u32 | dst u32 | ttl u8 | class u8 | id u64 | origin_ts u64 | payload_len u16 | payload
+//! frame     = magic "x0" | version u8 | kind u8 | sender u32 | body_len u16 | body | crc32 u32
+//! control   = tlv*            tlv = type u8 | len u8 | value[len]
+//! data      = src u32 | dst u32 | ttl u8 | class u8 | id u64 | origin_ts u64 | payload_len u16 | payload
+//! beacon    = incarnation u32
+//! handshake = message_kind u8 | message_len u16 | index u8 | chunk
+//! sealed    = epoch u8 | counter u64 | AEAD(inner_kind u8 | inner body) | tag[16]
 //! ```
+//!
+//! On a mesh with link security, only beacons (discovery) and handshake fragments travel in
+//! the clear; every control and data frame travels as the body of a sealed frame, whose
+//! header, epoch and counter are the AEAD's associated data. A handshake message (up to
+//! about 10 kB of keys and signatures) is cut into `HANDSHAKE_CHUNK_LEN` chunks so that
+//! no frame exceeds the MTU: nothing relies on IP fragmentation, which middleboxes drop and
+//! which hides the UDP header from the XDP program.
 //!
 //! All integers are big-endian. The CRC-32 covers every byte before it: a corrupted frame is
 //! rejected as a whole instead of being half-believed (a flipped metric bit would otherwise
@@ -28,11 +38,45 @@ pub const METRIC_INFINITY: u16 = 0xFFFF;
 /// frame. Types at or above it are optional extensions a decoder skips.
 const FIRST_OPTIONAL_TLV: u8 = 128;
 
+/// Bytes a sealed frame adds to the plaintext frame it carries: epoch, counter, the inner
+/// kind and the tag, minus nothing (the inner header and checksum are not repeated).
+pub const SEAL_OVERHEAD: usize = SEALED_PREFIX_LEN + 1 + TAG_LEN;
+/// Epoch and counter, in clear, before the ciphertext.
+pub const SEALED_PREFIX_LEN: usize = 1 + 8;
+pub const TAG_LEN: usize = 16;
+/// The longest plaintext frame that still fits the MTU once sealed.
+pub const MAX_SEALABLE_FRAME_LEN: usize = MAX_FRAME_LEN - SEAL_OVERHEAD;
+const HANDSHAKE_PREFIX_LEN: usize = 1 + 2 + 1;
+/// Bytes of handshake message per fragment: a full frame's worth.
+pub const HANDSHAKE_CHUNK_LEN: usize = MAX_FRAME_LEN - HEADER_LEN - TRAILER_LEN - HANDSHAKE_PREFIX_LEN;
+/// Most fragments one handshake message may have; the receiver's bitmap is this wide.
+pub const HANDSHAKE_CHUNKS_MAX: usize = 8;
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameKind {
     Control = 1,
     Data = 2,
+    /// Plaintext "I am here" multicast by nodes with link security: the only thing a
+    /// neighbour is told before the handshake, and it is trusted for nothing but starting one.
+    Beacon = 3,
+    /// One fragment of a handshake message.
+    Handshake = 4,
+    /// A control or data frame under the link's AEAD.
+    Sealed = 5,
+}
+
+impl FrameKind {
+    fn from_u8(k: u8) -> Option<Self> {
+        Some(match k {
+            1 => FrameKind::Control,
+            2 => FrameKind::Data,
+            3 => FrameKind::Beacon,
+            4 => FrameKind::Handshake,
+            5 => FrameKind::Sealed,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -259,6 +303,14 @@ pub enum DecodeError {
     DataLengthMismatch { declared: usize, actual: usize },
     #[error("data frame with TTL 0")]
     ZeroTtl,
+    #[error("beacon body of {0} bytes, expected 4")]
+    BadBeacon(usize),
+    #[error("handshake fragment {index} of a {message_len} byte message is malformed")]
+    BadFragment { index: u8, message_len: u16 },
+    #[error("sealed frame is too short to hold a counter and a tag")]
+    TruncatedSealed,
+    #[error("sealed frame carries inner kind {0}, which only travels in the clear or does not exist")]
+    BadInnerKind(u8),
 }
 
 /// A bounds-checked big-endian cursor; the handshake's messages are read with it too.
@@ -331,11 +383,7 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     if content[2] != VERSION {
         return Err(DecodeError::UnsupportedVersion(content[2]));
     }
-    let kind = match content[3] {
-        1 => FrameKind::Control,
-        2 => FrameKind::Data,
-        k => return Err(DecodeError::UnknownKind(k)),
-    };
+    let kind = FrameKind::from_u8(content[3]).ok_or(DecodeError::UnknownKind(content[3]))?;
     let sender = NodeId(u32::from_be_bytes([content[4], content[5], content[6], content[7]]));
     let declared_len = usize::from(u16::from_be_bytes([content[8], content[9]]));
     let body = &content[HEADER_LEN..];
@@ -431,7 +479,13 @@ impl ControlWriter {
 
     /// Whether `tlv` still fits in a frame under construction in `out`.
     pub fn fits(out: &[u8], tlv: &Tlv) -> bool {
-        out.len() + tlv.encoded_len() + TRAILER_LEN <= MAX_FRAME_LEN
+        Self::fits_within(out, tlv, MAX_FRAME_LEN)
+    }
+
+    /// Whether `tlv` still fits in a frame of at most `frame_len_max` bytes: less than the
+    /// MTU when the frame will be sealed.
+    pub fn fits_within(out: &[u8], tlv: &Tlv, frame_len_max: usize) -> bool {
+        out.len() + tlv.encoded_len() + TRAILER_LEN <= frame_len_max.min(MAX_FRAME_LEN)
     }
 
     /// Appends a TLV. The caller checks [`ControlWriter::fits`] first.
@@ -476,6 +530,127 @@ pub fn encode_data(out: &mut Vec<u8>, sender: NodeId, d: &Data<'_>) -> Result<()
 pub struct PayloadTooLarge {
     pub len: usize,
     pub max: usize,
+}
+
+/// Encodes a beacon into `out` (cleared first).
+pub fn encode_beacon(out: &mut Vec<u8>, sender: NodeId, incarnation: u32) {
+    out.clear();
+    write_header(out, FrameKind::Beacon, sender);
+    out.extend_from_slice(&incarnation.to_be_bytes());
+    finish_frame(out);
+}
+
+pub fn decode_beacon(body: &[u8]) -> Result<u32, DecodeError> {
+    let b: [u8; 4] = body.try_into().map_err(|_| DecodeError::BadBeacon(body.len()))?;
+    Ok(u32::from_be_bytes(b))
+}
+
+/// One fragment of a handshake message, as received.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    pub message_kind: u8,
+    pub message_len: u16,
+    pub index: u8,
+    pub chunk: &'a [u8],
+}
+
+impl Fragment<'_> {
+    /// How many fragments a message of `message_len` bytes is cut into.
+    pub fn count(message_len: usize) -> usize {
+        message_len.div_ceil(HANDSHAKE_CHUNK_LEN)
+    }
+}
+
+/// Encodes fragment `index` of handshake message `message` into `out` (cleared first).
+pub fn encode_fragment(out: &mut Vec<u8>, sender: NodeId, message: &[u8], index: usize) {
+    debug_assert!(Fragment::count(message.len()) <= HANDSHAKE_CHUNKS_MAX && index < Fragment::count(message.len()));
+    let start = index * HANDSHAKE_CHUNK_LEN;
+    let chunk = &message[start..(start + HANDSHAKE_CHUNK_LEN).min(message.len())];
+    out.clear();
+    write_header(out, FrameKind::Handshake, sender);
+    out.push(message[0]);
+    out.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    out.push(index as u8);
+    out.extend_from_slice(chunk);
+    finish_frame(out);
+}
+
+/// Reads a handshake fragment, checking that its chunk has exactly the length its index
+/// implies: full-size, except the last.
+pub fn decode_fragment(body: &[u8]) -> Result<Fragment<'_>, DecodeError> {
+    let mut r = Reader::new(body);
+    let message_kind = r.u8()?;
+    let message_len = r.u16()?;
+    let index = r.u8()?;
+    let chunk = &body[HANDSHAKE_PREFIX_LEN..];
+    let bad = DecodeError::BadFragment { index, message_len };
+    let count = Fragment::count(usize::from(message_len));
+    if message_len == 0 || count > HANDSHAKE_CHUNKS_MAX || usize::from(index) >= count {
+        return Err(bad);
+    }
+    let start = usize::from(index) * HANDSHAKE_CHUNK_LEN;
+    if chunk.len() != (usize::from(message_len) - start).min(HANDSHAKE_CHUNK_LEN) {
+        return Err(bad);
+    }
+    Ok(Fragment { message_kind, message_len, index, chunk })
+}
+
+/// The parts of a sealed frame's body.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Sealed<'a> {
+    pub epoch: u8,
+    pub counter: u64,
+    /// Associated data: every frame byte before the ciphertext.
+    pub aad: &'a [u8],
+    pub ciphertext: &'a [u8],
+    pub tag: [u8; TAG_LEN],
+}
+
+/// Splits a sealed frame (the whole frame, already through [`decode_frame`]).
+pub fn decode_sealed(frame: &[u8]) -> Result<Sealed<'_>, DecodeError> {
+    let content = &frame[..frame.len() - TRAILER_LEN];
+    let aad_len = HEADER_LEN + SEALED_PREFIX_LEN;
+    if content.len() < aad_len + 1 + TAG_LEN {
+        return Err(DecodeError::TruncatedSealed);
+    }
+    let (aad, rest) = content.split_at(aad_len);
+    let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let counter = u64::from_be_bytes(aad[HEADER_LEN + 1..].try_into().expect("8 bytes"));
+    Ok(Sealed { epoch: aad[HEADER_LEN], counter, aad, ciphertext, tag: tag.try_into().expect("16 bytes") })
+}
+
+/// Writes the clear part of a sealed frame carrying `plain` (a whole control or data frame)
+/// into `out`, followed by the inner kind and body still in clear. The caller encrypts
+/// `out[aad_len..]` in place, then calls [`finish_sealed`] with the tag. Returns `aad_len`.
+pub fn begin_sealed(out: &mut Vec<u8>, sender: NodeId, epoch: u8, counter: u64, plain: &[u8]) -> usize {
+    debug_assert!(plain.len() <= MAX_SEALABLE_FRAME_LEN && plain.len() >= HEADER_LEN + TRAILER_LEN);
+    let inner_body = &plain[HEADER_LEN..plain.len() - TRAILER_LEN];
+    out.clear();
+    write_header(out, FrameKind::Sealed, sender);
+    let body_len = SEALED_PREFIX_LEN + 1 + inner_body.len() + TAG_LEN;
+    out[8..10].copy_from_slice(&(body_len as u16).to_be_bytes());
+    out.push(epoch);
+    out.extend_from_slice(&counter.to_be_bytes());
+    let aad_len = out.len();
+    out.push(plain[3]);
+    out.extend_from_slice(inner_body);
+    aad_len
+}
+
+/// Appends the tag and the checksum: the sealed frame in `out` is complete.
+pub fn finish_sealed(out: &mut Vec<u8>, tag: &[u8; TAG_LEN]) {
+    out.extend_from_slice(tag);
+    debug_assert_eq!(usize::from(u16::from_be_bytes([out[8], out[9]])), out.len() - HEADER_LEN);
+    let crc = crc32fast::hash(out);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// The kind of a decrypted inner frame: only control and data travel sealed.
+pub fn inner_kind(k: u8) -> Result<FrameKind, DecodeError> {
+    match FrameKind::from_u8(k) {
+        Some(kind @ (FrameKind::Control | FrameKind::Data)) => Ok(kind),
+        _ => Err(DecodeError::BadInnerKind(k)),
+    }
 }
 
 fn write_header(out: &mut Vec<u8>, kind: FrameKind, sender: NodeId) {

@@ -3,106 +3,13 @@
 
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
-use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
+use x0tta6bl4::ids::NodeId;
 use x0tta6bl4::node::{Command, Event, Incident, NeighbourState, Node, ProbeOutcome};
 use x0tta6bl4::time::Instant;
 
-const LATENCY: Duration = Duration::from_millis(1);
+mod pair;
 
-/// Two nodes joined by one link. `alive[i] == false` silences node i (a crash: it neither
-/// sends nor receives); `drop` decides per frame whether the link loses it.
-struct Pair {
-    nodes: [Node; 2],
-    now: Instant,
-    alive: [bool; 2],
-    in_flight: Vec<(Instant, usize, Vec<u8>)>,
-    events: Vec<(Instant, usize, Event)>,
-    sent: [u64; 2],
-}
-
-impl Pair {
-    fn new(cfg: ProtocolConfig) -> Pair {
-        let mk = |i: u32| Node::new(NodeId(i), cfg.clone(), [i as u8 + 1; 32], Instant::ZERO).expect("valid config");
-        let mut p = Pair {
-            nodes: [mk(0), mk(1)],
-            now: Instant::ZERO,
-            alive: [true, true],
-            in_flight: Vec::new(),
-            events: Vec::new(),
-            sent: [0, 0],
-        };
-        for i in 0..2 {
-            p.nodes[i].add_interface(Instant::ZERO);
-            p.drain(i, &mut |_, _| false);
-        }
-        p
-    }
-
-    fn drain(&mut self, i: usize, drop: &mut dyn FnMut(usize, &[u8]) -> bool) {
-        let mut buf = Vec::new();
-        while self.nodes[i].poll_transmit(&mut buf).is_some() {
-            self.sent[i] += 1;
-            if self.alive[i] && !drop(i, &buf) {
-                self.in_flight.push((self.now + LATENCY, 1 - i, buf.clone()));
-            }
-        }
-        while let Some(e) = self.nodes[i].poll_event() {
-            self.events.push((self.now, i, e));
-        }
-    }
-
-    /// Runs until `until`, delivering frames and firing timers in time order.
-    fn run_until(&mut self, until: Instant, drop: &mut dyn FnMut(usize, &[u8]) -> bool) {
-        loop {
-            let next_frame = self.in_flight.iter().map(|f| f.0).min();
-            let next_timer = (0..2).filter(|&i| self.alive[i]).map(|i| self.nodes[i].poll_timeout()).min();
-            let t = match (next_frame, next_timer) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).expect("something is always scheduled"),
-            };
-            if t > until {
-                self.now = until;
-                return;
-            }
-            self.now = self.now.max(t);
-            if next_frame == Some(t) {
-                let k = self.in_flight.iter().position(|f| f.0 == t).expect("present");
-                let (_, to, bytes) = self.in_flight.remove(k);
-                if self.alive[to] {
-                    let from = PeerAddr::synthetic(NodeId(1 - to as u32));
-                    self.nodes[to].handle_datagram(self.now, IfIndex(0), from, &bytes);
-                    self.drain(to, drop);
-                }
-            } else {
-                for i in 0..2 {
-                    if self.alive[i] && self.nodes[i].poll_timeout() <= self.now {
-                        self.nodes[i].handle_timeout(self.now);
-                        self.drain(i, drop);
-                    }
-                }
-            }
-        }
-    }
-
-    fn neighbour_events(&self, observer: usize) -> Vec<(Instant, NeighbourState)> {
-        self.events
-            .iter()
-            .filter(|(_, i, _)| *i == observer)
-            .filter_map(|(t, _, e)| match e {
-                Event::Neighbour { state, .. } => Some((*t, *state)),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-fn secs(s: f64) -> Instant {
-    Instant::from_nanos((s * 1e9) as u64)
-}
-
-fn no_drop() -> impl FnMut(usize, &[u8]) -> bool {
-    |_, _| false
-}
+use pair::{LATENCY, Pair, no_drop, secs};
 
 #[test]
 fn neighbours_come_up_and_route_to_each_other() {

@@ -2,9 +2,12 @@
 //! each kind of refusal, and the session's AEAD, replay window and rekeying.
 
 use std::collections::BTreeSet;
+mod pair;
+
+use pair::{Anchored, rng};
 use std::time::Duration;
 use x0tta6bl4::ids::NodeId;
-use x0tta6bl4::pq::{CryptoRng, SigningKey};
+use x0tta6bl4::pq::SigningKey;
 use x0tta6bl4::secure::handshake::{self, Admitted, HandshakeError, Initiator, MessageKind, Responder};
 use x0tta6bl4::secure::session::{OpenError, RekeyPolicy, SealedHeader, Session};
 use x0tta6bl4::secure::{Certificate, Refusal, Trust, TrustPolicy};
@@ -12,32 +15,6 @@ use x0tta6bl4::time::Instant;
 
 const REKEY: RekeyPolicy = RekeyPolicy { frames: 1000, interval: Duration::from_secs(60) };
 const T0: Instant = Instant::ZERO;
-
-fn rng(n: u8) -> CryptoRng {
-    CryptoRng::from_seed([n; 32])
-}
-
-/// A mesh whose anchor certifies nodes 1, 2, ... until `not_after_s`.
-struct Anchored {
-    anchor: SigningKey,
-}
-
-impl Anchored {
-    fn new() -> Self {
-        Anchored { anchor: SigningKey::generate(&mut rng(200)) }
-    }
-
-    fn node(&self, id: u32, not_after_s: u64) -> Trust {
-        let key = SigningKey::generate(&mut rng(id as u8));
-        let cert = Certificate::issue(&self.anchor, &mut rng(100 + id as u8), NodeId(id), key.public(), not_after_s);
-        Trust {
-            key,
-            certificate: Some(cert),
-            policy: TrustPolicy::Anchor(self.anchor.public().clone()),
-            clock_origin_s: 0,
-        }
-    }
-}
 
 /// Runs the three messages; returns (initiator's, responder's) view.
 fn handshake(i: &Trust, r: &Trust, now_s: u64) -> Result<(Admitted, Admitted), HandshakeError> {

@@ -34,5 +34,32 @@ fuzz_target!(|bytes: &[u8]| {
                 assert_eq!(out, bytes, "data frame does not round-trip");
             }
         }
+        FrameKind::Beacon => {
+            if let Ok(incarnation) = wire::decode_beacon(body) {
+                let mut out = Vec::new();
+                wire::encode_beacon(&mut out, header.sender, incarnation);
+                assert_eq!(out, bytes, "beacon does not round-trip");
+            }
+        }
+        FrameKind::Handshake => {
+            if let Ok(f) = wire::decode_fragment(body) {
+                // Re-encode the fragment from a message that holds its chunk at its place.
+                let start = usize::from(f.index) * wire::HANDSHAKE_CHUNK_LEN;
+                let mut message = vec![0u8; usize::from(f.message_len)];
+                message[0] = f.message_kind;
+                message[start..start + f.chunk.len()].copy_from_slice(f.chunk);
+                let mut out = Vec::new();
+                wire::encode_fragment(&mut out, header.sender, &message, usize::from(f.index));
+                if f.index > 0 || f.chunk.first() == Some(&f.message_kind) {
+                    assert_eq!(out, bytes, "handshake fragment does not round-trip");
+                }
+            }
+        }
+        FrameKind::Sealed => {
+            if let Ok(s) = wire::decode_sealed(bytes) {
+                assert_eq!(s.aad.len() + s.ciphertext.len() + s.tag.len() + wire::TRAILER_LEN, bytes.len());
+                let _ = wire::inner_kind(s.ciphertext[0]);
+            }
+        }
     }
 });

@@ -66,7 +66,7 @@ impl Node {
     }
 
     pub(super) fn send_app(&mut self, dst: NodeId, payload: &[u8]) -> Result<(), CommandError> {
-        let max = wire::MAX_FRAME_LEN - wire::HEADER_LEN - wire::TRAILER_LEN - wire::DATA_HEADER_LEN;
+        let max = self.outbox.frame_len_max() - wire::HEADER_LEN - wire::TRAILER_LEN - wire::DATA_HEADER_LEN;
         if payload.len() > max {
             return Err(CommandError::PayloadTooLarge { len: payload.len(), max });
         }

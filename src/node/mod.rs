@@ -13,6 +13,7 @@
 //! `now` must not go backwards; if a driver's clock does (a stepped clock in a skew
 //! experiment), the node holds its own time still until the driver catches up.
 
+mod admission;
 mod dataplane;
 mod detector;
 mod neighbour;
@@ -27,7 +28,9 @@ pub use outbox::{TrafficClass, Transmit};
 use crate::config::{ConfigError, ProtocolConfig};
 use crate::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use crate::time::Instant;
-use crate::wire::{self, DecodeError, FrameKind, Tlv, TlvIter};
+use crate::secure::{Refusal, Trust};
+use crate::wire::{self, DecodeError, FrameKind, Header, Tlv, TlvIter};
+use admission::Security;
 use dataplane::PendingProbe;
 use neighbour::{Confirm, Link, Neighbour};
 use outbox::{ByteQueue, Outbox};
@@ -131,6 +134,30 @@ pub struct NodeStats {
     pub events_dropped: u64,
     pub deliveries_dropped: u64,
     pub pending_probes_full: u64,
+    // Link security; all zero on a node without an identity.
+    pub handshakes_started: u64,
+    pub handshakes_completed: u64,
+    /// Attempts abandoned after every resend went unanswered.
+    pub handshakes_failed: u64,
+    /// Handshake messages that were malformed, for another pair, or badly signed.
+    pub handshakes_rejected: u64,
+    /// Inits not answered because `security.handshakes_per_s` was spent.
+    pub handshakes_rate_limited: u64,
+    /// Peers whose identity the trust policy refused (unknown key, bad or expired
+    /// certificate, id not matching the key).
+    pub identities_refused: u64,
+    pub last_refusal: Option<Refusal>,
+    /// Control or data frames in the clear, or sealed by a peer we hold no session with.
+    pub unauthenticated_rx: u64,
+    /// Sealed frames that failed authentication.
+    pub forged_rx: u64,
+    /// Sealed frames whose counter was already seen or is older than the replay window.
+    pub replayed_rx: u64,
+    /// Unicast frames for an address with no admitted peer behind it, dropped unsent.
+    pub unsealable_tx: u64,
+    /// Beacons, handshakes or sealed frames reaching a node without link security (or the
+    /// other way round): a neighbour configured differently.
+    pub security_mismatch_rx: u64,
 }
 
 /// A read-only view of one neighbour, for drivers and checkers.
@@ -187,6 +214,8 @@ pub struct Node {
     probes: VecDeque<PendingProbe>,
     deliveries: ByteQueue<NodeId>,
     stats: NodeStats,
+    /// Link security: present when the node was given an identity.
+    security: Option<Box<Security>>,
 }
 
 /// A node's memory by part, in bytes; see [`Node::state_bytes`].
@@ -263,6 +292,17 @@ impl Node {
     /// (incarnation, initial sequence number, timer phases, nonces): the same seed gives the
     /// same behaviour.
     pub fn new(id: NodeId, cfg: ProtocolConfig, seed: [u8; 32], now: Instant) -> Result<Self, ConfigError> {
+        Self::build(id, cfg, seed, now, None)
+    }
+
+    /// Creates a node with link security: it goes by the id its identity names, admits only
+    /// neighbours `trust` accepts after a handshake, and seals every frame to them. The
+    /// seed also feeds the handshake's randomness, so a seeded run stays reproducible.
+    pub fn new_secure(cfg: ProtocolConfig, trust: Trust, seed: [u8; 32], now: Instant) -> Result<Self, ConfigError> {
+        Self::build(trust.node_id(), cfg, seed, now, Some(trust))
+    }
+
+    fn build(id: NodeId, cfg: ProtocolConfig, seed: [u8; 32], now: Instant, trust: Option<Trust>) -> Result<Self, ConfigError> {
         cfg.validate()?;
         if cfg.area_starts.is_some() && crate::area::is_area(id) {
             return Err(ConfigError {
@@ -280,6 +320,10 @@ impl Node {
         // Interfaces greet at once when added; the periodic cadence starts at a random phase.
         let first_hello = now + cfg.hello_interval.mul_f64(rng.random_range(0.0..1.0));
         let holddown = now + cfg.boot_holddown();
+        // Drawn last, and only with an identity, so a node without one sees the same stream
+        // as before link security existed.
+        let security = trust.map(|t| Box::new(Security::new(t, rng.random(), &cfg.security, now)));
+        let frame_len_max = if security.is_some() { wire::MAX_SEALABLE_FRAME_LEN } else { wire::MAX_FRAME_LEN };
         Ok(Node {
             id,
             detector: DetectorParams {
@@ -305,12 +349,13 @@ impl Node {
             self_dirty: false,
             next_update_at: first_update,
             holddown_until: Some(holddown),
-            outbox: Outbox::new(id, max_outbox),
+            outbox: Outbox::new(id, max_outbox, frame_len_max),
             scratch: Vec::with_capacity(wire::MAX_FRAME_LEN),
             events: VecDeque::new(),
             probes: VecDeque::new(),
             deliveries: ByteQueue::new(max_deliveries),
             stats: NodeStats::default(),
+            security,
             cfg,
         })
     }
@@ -343,7 +388,8 @@ impl Node {
                 + self.scratch.capacity()
                 + self.events.capacity() * size_of::<Event>()
                 + self.probes.capacity() * size_of::<PendingProbe>()
-                + self.deliveries.heap_bytes(),
+                + self.deliveries.heap_bytes()
+                + self.security.as_ref().map_or(0, |s| size_of::<Security>() + s.heap_bytes()),
         }
     }
 
@@ -359,6 +405,7 @@ impl Node {
         assert!(self.ifaces < u16::MAX - 1, "interface count overflow");
         let iface = IfIndex(self.ifaces);
         self.ifaces += 1;
+        self.send_beacon(iface);
         self.send_hello(iface);
         self.finish_input();
         iface
@@ -412,18 +459,26 @@ impl Node {
             Err(e) => self.decode_error(e),
             Ok((hdr, _)) if hdr.sender == self.id => self.stats.own_frames_rx += 1,
             Ok(_) if iface.index() >= self.ifaces() => self.stats.unknown_iface_rx += 1,
-            Ok((hdr, body)) => match hdr.kind {
-                FrameKind::Control => match wire::validate_control(body) {
-                    Ok(_) => self.handle_control(iface, src, hdr.sender, body),
-                    Err(e) => self.decode_error(e),
-                },
-                FrameKind::Data => match wire::decode_data(body) {
-                    Ok(d) => self.handle_data(iface, hdr.sender, d),
-                    Err(e) => self.decode_error(e),
-                },
-            },
+            Ok((hdr, body)) if self.security.is_some() => self.secure_frame(iface, src, hdr, bytes, body),
+            Ok((hdr, body)) => self.plain_frame(iface, src, hdr, body),
         }
         self.finish_input();
+    }
+
+    /// A control or data frame this node may act on: received in the clear on a mesh without
+    /// link security, or opened from a sealed frame.
+    fn plain_frame(&mut self, iface: IfIndex, src: PeerAddr, hdr: Header, body: &[u8]) {
+        match hdr.kind {
+            FrameKind::Control => match wire::validate_control(body) {
+                Ok(_) => self.handle_control(iface, src, hdr.sender, body),
+                Err(e) => self.decode_error(e),
+            },
+            FrameKind::Data => match wire::decode_data(body) {
+                Ok(d) => self.handle_data(iface, hdr.sender, d),
+                Err(e) => self.decode_error(e),
+            },
+            FrameKind::Beacon | FrameKind::Handshake | FrameKind::Sealed => self.stats.security_mismatch_rx += 1,
+        }
     }
 
     /// The time from [`Node::poll_timeout`] has come (calling early is harmless).
@@ -434,6 +489,7 @@ impl Node {
             // numbers, so a gap means a lost hello and nothing else.
             self.hello_seqno = self.hello_seqno.wrapping_add(1);
             for i in 0..self.ifaces {
+                self.send_beacon(IfIndex(i));
                 self.send_hello(IfIndex(i));
             }
             // A few percent of jitter keeps nodes that booted together from sending in
@@ -462,6 +518,7 @@ impl Node {
         }
         self.request_timers();
         self.probe_timers();
+        self.security_timers();
         self.finish_input();
     }
 
@@ -480,6 +537,9 @@ impl Node {
 
     /// The next frame to send, written into `buf`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if self.security.is_some() {
+            return self.poll_secure_transmit(buf);
+        }
         self.outbox.pop(buf)
     }
 
@@ -507,6 +567,9 @@ impl Node {
         }
         if let Some(p) = self.probes.front() {
             t = t.min(p.deadline);
+        }
+        if let Some(s) = &self.security {
+            t = t.min(s.next_deadline());
         }
         t
     }

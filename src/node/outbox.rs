@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 pub enum TrafficClass {
     Control,
     Data,
+    /// Beacons and handshake fragments: the clear-text part of link security.
+    Handshake,
 }
 
 /// One frame for the driver to send: the bytes were written into the caller's buffer.
@@ -96,6 +98,8 @@ impl<M: Copy> ByteQueue<M> {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     sender: NodeId,
+    /// Control frames are cut at this length: the MTU, or less when they will be sealed.
+    frame_len_max: usize,
     staging: Vec<Staging>,
     queue: ByteQueue<Transmit>,
     /// Frames refused because the queue was full.
@@ -106,15 +110,20 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(sender: NodeId, max_frames: usize) -> Self {
+    pub fn new(sender: NodeId, max_frames: usize, frame_len_max: usize) -> Self {
         Outbox {
             sender,
+            frame_len_max,
             staging: Vec::new(),
             queue: ByteQueue::new(max_frames),
             dropped: 0,
             control_bytes: 0,
             data_bytes: 0,
         }
+    }
+
+    pub fn frame_len_max(&self) -> usize {
+        self.frame_len_max
     }
 
     /// Stages a TLV for one interface.
@@ -147,7 +156,7 @@ impl Outbox {
                 i
             }
         };
-        if !ControlWriter::fits(&self.staging[idx].buf, &tlv) {
+        if !ControlWriter::fits_within(&self.staging[idx].buf, &tlv, self.frame_len_max) {
             self.seal_one(idx, ifaces);
             let s = &mut self.staging[idx];
             s.active = true;
@@ -182,10 +191,15 @@ impl Outbox {
 
     /// Queues a complete data frame. Returns false if it was dropped.
     pub fn push_data(&mut self, iface: IfIndex, dest: Dest, data: &Data<'_>, scratch: &mut Vec<u8>) -> bool {
-        if wire::encode_data(scratch, self.sender, data).is_err() {
+        if wire::encode_data(scratch, self.sender, data).is_err() || scratch.len() > self.frame_len_max {
             return false;
         }
         self.enqueue(std::iter::once(iface), dest, TrafficClass::Data, scratch)
+    }
+
+    /// Queues a complete frame the caller encoded (beacons, handshake fragments).
+    pub fn push_frame(&mut self, iface: IfIndex, dest: Dest, class: TrafficClass, frame: &[u8]) -> bool {
+        self.enqueue(std::iter::once(iface), dest, class, frame)
     }
 
     /// Queues `frame` once per interface in `ifaces`. Returns false if any copy was dropped.
@@ -196,7 +210,7 @@ impl Outbox {
         self.dropped += (wanted - sent) as u64;
         let bytes = (sent * frame.len()) as u64;
         match class {
-            TrafficClass::Control => self.control_bytes += bytes,
+            TrafficClass::Control | TrafficClass::Handshake => self.control_bytes += bytes,
             TrafficClass::Data => self.data_bytes += bytes,
         }
         sent == wanted

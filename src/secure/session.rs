@@ -26,7 +26,7 @@ use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroize;
 
-pub const TAG_LEN: usize = 16;
+pub use crate::wire::TAG_LEN;
 /// Counters below `highest - REPLAY_WINDOW` are refused as too old: the window is four
 /// words of bits, wide enough for any reordering a mesh link produces.
 pub const REPLAY_WINDOW: u64 = 256;
