@@ -5,7 +5,18 @@ mod common;
 
 #[test]
 fn same_seed_same_fingerprint_any_thread_count() {
-    let scenario = common::load(&common::scenario_path("node-crash"));
+    same_fingerprint_any_thread_count("node-crash");
+}
+
+/// Keys, handshakes and sealed frames come from the seed too (ARCHITECTURE.md,
+/// "Reproducible crypto"), so link security keeps the invariant.
+#[test]
+fn link_security_keeps_the_fingerprint_reproducible() {
+    same_fingerprint_any_thread_count("secure-node-crash");
+}
+
+fn same_fingerprint_any_thread_count(name: &str) {
+    let scenario = common::load(&common::scenario_path(name));
     let seeds = [1, 2, 3];
     let one = common::run(&scenario, &seeds, 1);
     let two = common::run(&scenario, &seeds, 2);

@@ -41,6 +41,7 @@ macro_rules! scenario_tests {
 
 scenario_tests! {
     node_crash => "node-crash",
+    secure_node_crash => "secure-node-crash",
     link_flap => "link-flap",
     partition_heal => "partition-heal",
     cascading_failures => "cascading-failures",

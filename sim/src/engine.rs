@@ -4,6 +4,7 @@
 
 use crate::checkers;
 use crate::faults;
+use crate::identity::Identities;
 use crate::net::{Direction, Fate, LinkParams};
 use crate::seed;
 use crate::topology::Topology;
@@ -179,6 +180,8 @@ pub struct Simulation<'a> {
     topo: &'a Topology,
     /// The scenario's protocol section plus the topology's area plan: what every node runs.
     protocol: ProtocolConfig,
+    /// Present when the scenario asks for link security.
+    identities: Option<Identities>,
     seed: u64,
     now: u64,
     end: u64,
@@ -250,6 +253,7 @@ impl<'a> Simulation<'a> {
             scenario,
             topo,
             protocol: topo.node_protocol(&scenario.protocol),
+            identities: scenario.security.as_ref().map(|s| Identities::new(s, seed, n)),
             seed,
             now: 0,
             end: ns(scenario.duration),
@@ -323,9 +327,11 @@ impl<'a> Simulation<'a> {
         let sn = &mut self.nodes[i as usize];
         let key = seed::key(self.seed, "node", u64::from(i), sn.boots);
         sn.boots += 1;
-        let mut node = Box::new(
-            Node::new(NodeId(i), self.protocol.clone(), key, local).expect("protocol config validated at load"),
-        );
+        let node = match self.identities.as_mut() {
+            Some(ids) => Node::new_secure(self.protocol.clone(), ids.trust(i), key, local),
+            None => Node::new(NodeId(i), self.protocol.clone(), key, local),
+        };
+        let mut node = Box::new(node.expect("protocol config validated at load"));
         for _ in 0..sn.ifaces.len() {
             node.add_interface(local);
         }
@@ -417,7 +423,7 @@ impl<'a> Simulation<'a> {
 
     fn transmit(&mut self, from: u32, iface: IfIndex, dest: Dest, class: TrafficClass, bytes: &[u8]) {
         self.stats.frames_sent += 1;
-        if class == TrafficClass::Control && self.now >= self.warmup {
+        if class != TrafficClass::Data && self.now >= self.warmup {
             self.control_bytes += bytes.len() as u64;
         }
         let (link_idx, dir) = self.nodes[from as usize].ifaces[iface.index()];

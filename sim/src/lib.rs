@@ -6,6 +6,7 @@ pub mod areas;
 pub mod checkers;
 pub mod engine;
 pub mod faults;
+mod identity;
 pub mod net;
 pub mod phold;
 pub mod queue;

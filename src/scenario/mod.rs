@@ -32,6 +32,8 @@ pub struct Scenario {
     pub protocol: ProtocolConfig,
     /// Route by areas of about this many nodes (see `crate::area`); `None`: flat routing.
     pub areas: Option<Areas>,
+    /// Link security: every node gets an identity and admits neighbours by handshake.
+    pub security: Option<LinkSecurity>,
     pub workload: Workload,
     pub steady_state: SteadyState,
     pub faults: Vec<Fault>,
@@ -70,6 +72,8 @@ struct ScenarioFile {
     protocol: Spanned<ProtocolConfig>,
     #[serde(default)]
     areas: Option<Spanned<Areas>>,
+    #[serde(default)]
+    security: Option<LinkSecurity>,
     #[serde(default)]
     workload: Workload,
     #[serde(default)]
@@ -231,6 +235,28 @@ impl Default for SteadyState {
 #[serde(deny_unknown_fields)]
 pub struct Areas {
     pub size: u32,
+}
+
+/// Link security in the simulator. Every node's ML-DSA-65 key and the trust anchor's key
+/// are derived from the run seed, so a seed still gives one fingerprint (see ARCHITECTURE.md,
+/// "Reproducible crypto").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSecurity {
+    /// Who vouches for identities.
+    pub trust: TrustKind,
+    /// How long the anchor's certificates stay valid from the start of the run. Default:
+    /// for the whole run.
+    #[serde(default, with = "serde_duration::option")]
+    pub certificate_lifetime: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustKind {
+    /// One anchor key certifies every node's (id, key). The only kind the simulator
+    /// offers: its node ids are dense (0..n), and an allowlist makes ids hashes of keys.
+    Anchor,
 }
 
 /// Always-on checkers and measurement windows.
@@ -623,6 +649,7 @@ impl Scenario {
             links: f.links,
             protocol: f.protocol.value,
             areas: f.areas.map(|a| a.value),
+            security: f.security,
             workload: f.workload,
             steady_state: f.steady_state,
             faults,
