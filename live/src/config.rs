@@ -3,11 +3,13 @@
 
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
+use std::collections::BTreeSet;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::NodeId;
+use x0tta6bl4::pq::KeyId;
 use x0tta6bl4::scenario::{Origin, error_at};
 
 /// Where the protocol listens unless configured: not Babel's 6696, so that x0-node and
@@ -47,6 +49,51 @@ struct NodeConfigFile {
     xdp: bool,
     #[serde(default = "default_protocol")]
     protocol: Spanned<ProtocolConfig>,
+    #[serde(default)]
+    security: Option<Spanned<SecurityFile>>,
+}
+
+/// `security:`: either `anchor` and `certificate` files, or an `allowlist` of key ids.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecurityFile {
+    #[serde(default)]
+    anchor: Option<PathBuf>,
+    #[serde(default)]
+    certificate: Option<PathBuf>,
+    #[serde(default)]
+    allowlist: Option<Vec<String>>,
+}
+
+/// Whom the node admits as a neighbour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustConfig {
+    /// Nodes with a certificate from this anchor; `certificate` is this node's own.
+    Anchor { anchor: PathBuf, certificate: PathBuf },
+    /// Nodes with these keys, each going by the id its key derives.
+    Allowlist(BTreeSet<KeyId>),
+}
+
+impl SecurityFile {
+    fn check(self) -> Result<TrustConfig, String> {
+        match (self.anchor, self.certificate, self.allowlist) {
+            (Some(anchor), Some(certificate), None) => Ok(TrustConfig::Anchor { anchor, certificate }),
+            (None, None, Some(list)) => {
+                let mut keys = BTreeSet::new();
+                for (i, hex) in list.iter().enumerate() {
+                    let bytes = crate::keyfile::unhex(hex).filter(|b| b.len() == 32).ok_or_else(|| {
+                        format!("security.allowlist[{i}]: `{hex}` is not a key id (64 hex digits, logged by each node at start)")
+                    })?;
+                    keys.insert(KeyId(bytes.try_into().expect("32 bytes")));
+                }
+                Ok(TrustConfig::Allowlist(keys))
+            }
+            (Some(_), None, None) | (None, Some(_), None) => {
+                Err("security: `anchor` and `certificate` go together: the anchor's public key file and this node's certificate".into())
+            }
+            _ => Err("security: give either `anchor` and `certificate`, or `allowlist`, not both".into()),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -90,6 +137,8 @@ pub struct NodeConfig {
     /// userspace-only mode and says so; `false` does not try.
     pub xdp: bool,
     pub protocol: ProtocolConfig,
+    /// Link security: absent, frames travel unauthenticated (a lab or a trusted wire only).
+    pub security: Option<TrustConfig>,
 }
 
 impl NodeConfig {
@@ -127,6 +176,10 @@ impl NodeConfig {
         if f.port == 0 {
             return Err(invalid(Location::UNKNOWN, "port: must not be 0".into()));
         }
+        let security = match f.security {
+            Some(s) => Some(s.value.check().map_err(|msg| invalid(s.referenced, msg))?),
+            None => None,
+        };
         Ok(NodeConfig {
             node_id: NodeId(f.node_id),
             identity: f.identity,
@@ -137,6 +190,7 @@ impl NodeConfig {
             events: f.events,
             xdp: f.xdp,
             protocol: f.protocol.value,
+            security,
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::config::NodeConfig;
 use crate::identity;
+use crate::trust;
 use crate::metrics::Metrics;
 use crate::net::{self, Iface};
 use crate::serve;
@@ -127,7 +128,19 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         })
         .collect();
     let mut clock = Clock { start: tokio::time::Instant::now(), faults: NodeClock::default() };
-    let mut node = Node::new(cfg.node_id, cfg.protocol.clone(), boot_seed(&identity.secret_seed)?, clock.now()).context("starting the protocol node")?;
+    let seed = boot_seed(&identity.secret_seed)?;
+    let node = match &cfg.security {
+        Some(policy) => {
+            let trust = trust::build(policy, cfg.node_id, identity, unix_nanos() / 1_000_000_000)?;
+            info!(policy = if trust.certificate.is_some() { "anchor" } else { "allowlist" }, "link security on: neighbours are admitted by handshake, frames sealed");
+            Node::new_secure(cfg.protocol.clone(), trust, seed, clock.now())
+        }
+        None => {
+            warn!("no `security:` section: frames travel unauthenticated and any node on the link is believed");
+            Node::new(cfg.node_id, cfg.protocol.clone(), seed, clock.now())
+        }
+    };
+    let mut node = node.context("starting the protocol node")?;
     for _ in &ifaces {
         node.add_interface(clock.now());
     }

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+use crate::keyfile::{self, hex};
 use x0tta6bl4::pq::{self, CryptoRng, KeyError, SigningKey};
 
 #[derive(Debug, Error)]
@@ -42,7 +43,9 @@ pub struct Identity {
     pub secret_seed: [u8; 32],
 }
 
-fn os_rng() -> Result<CryptoRng, IdentityError> {
+/// A stream seeded from the operating system: for keys and signatures outside the
+/// simulator, which need not be reproducible.
+pub fn os_rng() -> Result<CryptoRng, IdentityError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IdentityError::Random)?;
     Ok(CryptoRng::from_seed(seed))
@@ -72,10 +75,6 @@ pub fn load_or_create(path: &Path) -> Result<Identity, IdentityError> {
     Ok(Identity { key, secret_seed })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn render(key: &SigningKey) -> String {
     format!(
         "# x0tta6bl4 node identity (ML-DSA-65). Secret: keep this file mode 0600.\nkey_id: {}\npublic: {}\nsecret: {}\n",
@@ -86,41 +85,17 @@ fn render(key: &SigningKey) -> String {
 }
 
 fn parse(path: &Path, text: &str) -> Result<SigningKey, IdentityError> {
-    let malformed = |line: usize, problem: String| IdentityError::Malformed { path: path.into(), line, problem };
-    let (mut key_id, mut public, mut secret) = (None, None, None);
-    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((field, value)) = line.split_once(':') else {
-            return Err(malformed(n, "expected `field: value`".into()));
-        };
-        let bytes = unhex(value.trim()).ok_or_else(|| malformed(n, format!("`{field}` is not hex digits")))?;
-        let slot = match field.trim() {
-            "key_id" => &mut key_id,
-            "public" => &mut public,
-            "secret" => &mut secret,
-            other => return Err(malformed(n, format!("unknown field `{other}` (expected key_id, public, secret)"))),
-        };
-        *slot = Some((n, bytes));
-    }
-    let last = text.lines().count().max(1);
+    let malformed = |(line, problem): (usize, String)| IdentityError::Malformed { path: path.into(), line, problem };
+    let [key_id, public, secret] = keyfile::parse(text, ["key_id", "public", "secret"]).map_err(malformed)?;
     let (Some(public), Some(secret)) = (public, secret) else {
-        return Err(malformed(last, "needs both `public` and `secret` lines".into()));
+        return Err(malformed((keyfile::last_line(text), "needs both `public` and `secret` lines".into())));
     };
     let bad_key = |source| IdentityError::BadKey { path: path.into(), source };
-    let key = SigningKey::from_bytes(&public.1, &secret.1, &mut os_rng()?).map_err(bad_key)?;
-    if let Some((n, id)) = key_id
-        && id != key.public().key_id().0
+    let key = SigningKey::from_bytes(&public.bytes, &secret.bytes, &mut os_rng()?).map_err(bad_key)?;
+    if let Some(id) = key_id
+        && id.bytes != key.public().key_id().0
     {
-        return Err(malformed(n, "`key_id` is not the SHA-256 of `public`".into()));
+        return Err(malformed((id.line, "`key_id` is not the SHA-256 of `public`".into())));
     }
     Ok(key)
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }

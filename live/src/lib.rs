@@ -5,6 +5,7 @@
 pub mod config;
 pub mod daemon;
 pub mod identity;
+mod keyfile;
 pub mod metrics;
 pub mod net;
 mod serve;
@@ -12,3 +13,4 @@ pub mod lab;
 pub mod xdp;
 pub mod mesh;
 pub mod babel;
+pub mod trust;

@@ -4,7 +4,9 @@
 //! is real; deciding when is the caller's business.
 
 pub use crate::lab::End;
+use crate::identity::{self, IdentityError};
 use crate::lab::{Lab, LabError, Ns};
+use crate::trust::{self, TrustError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv6Addr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
+use x0tta6bl4::ids::NodeId;
+use x0tta6bl4::pq::SigningKey;
+use x0tta6bl4::scenario::{LinkSecurity, TrustKind};
+use x0tta6bl4::secure::Certificate;
 use x0tta6bl4::eventlog::EventRecord;
 
 /// Where each node serves, inside its own namespace (so every node can use the same ones).
@@ -30,6 +36,10 @@ pub enum MeshError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("node {node}: {what}")]
     Node { node: u32, what: String },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// One line of a node's event stream, or what went wrong reading it.
@@ -61,6 +71,46 @@ pub struct Mesh {
     followers: Vec<std::thread::JoinHandle<Result<(), LabError>>>,
 }
 
+/// What every node of a mesh runs with.
+#[derive(Copy, Clone, Debug)]
+pub struct NodeSetup<'a> {
+    pub protocol: &'a ProtocolConfig,
+    /// Link security: an anchor made for the run certifies every node.
+    pub security: Option<&'a LinkSecurity>,
+    /// Attach the XDP program.
+    pub xdp: bool,
+}
+
+/// The lab's certificate authority: a trust anchor made for this run, which certifies each
+/// node's key (made now, as a first start would) under the node's id.
+struct Authority {
+    anchor: SigningKey,
+    anchor_file: PathBuf,
+    not_after_s: u64,
+}
+
+impl Authority {
+    fn new(dir: &Path, cfg: &LinkSecurity) -> Result<Self, MeshError> {
+        let TrustKind::Anchor = cfg.trust;
+        let anchor = SigningKey::generate(&mut identity::os_rng()?);
+        let anchor_file = dir.join("anchor.pub");
+        trust::write_anchor(&anchor_file, anchor.public())?;
+        // Unlimited in a scenario means a year here: certificates always expire.
+        let lifetime_s = cfg.certificate_lifetime.map_or(365 * 86_400, |d| d.as_secs());
+        Ok(Authority { anchor, anchor_file, not_after_s: crate::daemon::unix_nanos() / 1_000_000_000 + lifetime_s })
+    }
+
+    /// Makes node `i`'s identity at `identity` and its certificate beside it; returns the
+    /// config's `security:` section.
+    fn certify(&self, i: u32, identity: &Path) -> Result<String, MeshError> {
+        let key = identity::load_or_create(identity)?.key;
+        let cert = Certificate::issue(&self.anchor, &mut identity::os_rng()?, NodeId(i), key.public(), self.not_after_s);
+        let cert_file = identity.with_extension("cert");
+        trust::write_certificate(&cert_file, &cert)?;
+        Ok(format!("security: {{ anchor: {}, certificate: {} }}\n", self.anchor_file.display(), cert_file.display()))
+    }
+}
+
 impl Mesh {
     /// Builds the namespaces and links for `nodes` nodes joined by `links` (node pairs, in
     /// link-index order) and writes each node's config into `dir`. Starts nothing.
@@ -69,10 +119,10 @@ impl Mesh {
         dir: &Path,
         nodes: u32,
         links: &[(u32, u32)],
-        protocol: &ProtocolConfig,
-        xdp: bool,
+        setup: &NodeSetup<'_>,
         events: mpsc::Sender<(u32, StreamItem)>,
     ) -> Result<Mesh, MeshError> {
+        let NodeSetup { protocol, security, xdp } = *setup;
         let mut lab = Lab::new("live")?;
         let wiring = lab.wire(nodes, links)?;
         let mut members: Vec<Member> = wiring
@@ -82,11 +132,25 @@ impl Mesh {
             .map(|(&ns, ifaces)| Member { ns, config: PathBuf::new(), child: None, control: Mutex::new(None), ifaces })
             .collect();
         let protocol = serde_json::to_string(protocol).expect("the protocol config serializes");
+        let authority = security.map(|s| Authority::new(dir, s)).transpose()?;
         for (i, m) in members.iter_mut().enumerate() {
             m.config = dir.join(format!("node-{i}.yaml"));
+            // Every run is a fresh mesh: a key left by an earlier run (maybe of an older
+            // format) is not this run's node.
+            let identity = dir.join(format!("node-{i}.key"));
+            match std::fs::remove_file(&identity) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(MeshError::Write { path: identity, source: e });
+                }
+                _ => {}
+            }
+            let security = match &authority {
+                Some(a) => a.certify(i as u32, &identity)?,
+                None => String::new(),
+            };
             let text = format!(
-                "# written by x0 live\nnode_id: {i}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nxdp: {xdp}\nprotocol: {protocol}\n",
-                dir.join(format!("node-{i}.key")).display(),
+                "# written by x0 live\nnode_id: {i}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nxdp: {xdp}\nprotocol: {protocol}\n{security}",
+                identity.display(),
                 if m.ifaces.is_empty() { String::new() } else { m.ifaces.join(", ") },
             );
             std::fs::write(&m.config, text).map_err(|source| MeshError::Write { path: m.config.clone(), source })?;

@@ -37,6 +37,17 @@ const COUNTERS: &[(&str, &str, Field)] = &[
     ("neighbour_table_full", "Neighbours refused: table full", |s| s.neighbour_table_full),
     ("destination_table_full", "Destinations refused: table full", |s| s.destination_table_full),
     ("events_dropped", "Events dropped: queue full", |s| s.events_dropped),
+    ("handshakes_started", "Link handshakes this node initiated", |s| s.handshakes_started),
+    ("handshakes_completed", "Link handshakes that admitted a neighbour", |s| s.handshakes_completed),
+    ("handshakes_failed", "Link handshakes abandoned after every resend", |s| s.handshakes_failed),
+    ("handshakes_rejected", "Handshake messages malformed, misaddressed or badly signed", |s| s.handshakes_rejected),
+    ("handshakes_rate_limited", "Handshakes not answered: security.handshakes_per_s spent", |s| s.handshakes_rate_limited),
+    ("identities_refused", "Peers the trust policy refused", |s| s.identities_refused),
+    ("unauthenticated_rx", "Frames in the clear or sealed without a session, dropped", |s| s.unauthenticated_rx),
+    ("forged_rx", "Sealed frames that failed authentication, dropped", |s| s.forged_rx),
+    ("replayed_rx", "Sealed frames replayed or older than the replay window, dropped", |s| s.replayed_rx),
+    ("unsealable_tx", "Frames for an address with no admitted peer, not sent", |s| s.unsealable_tx),
+    ("security_mismatch_rx", "Frames from a neighbour configured with different link security", |s| s.security_mismatch_rx),
 ];
 
 pub struct Metrics {

@@ -16,7 +16,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 use x0_live::daemon::unix_nanos;
 use x0_live::lab::is_root;
-use x0_live::mesh::{Mesh, StreamItem};
+use x0_live::mesh::{Mesh, NodeSetup, StreamItem};
 use x0_sim::{EngineStats, RunResult, Trace, faults, seed};
 use x0tta6bl4::ids::NodeId;
 use x0tta6bl4::metrics::{FaultRecord, GroundTruth, Recorder, RunCounters, TimedEvent};
@@ -135,7 +135,7 @@ pub fn run_live(
     let (tx, rx) = mpsc::channel();
     let pairs: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (a.0, b.0)).collect();
     let started = std::time::Instant::now();
-    let mut mesh = Mesh::build(&binary, &node_dir, n, &pairs, &protocol, true, tx)?;
+    let mut mesh = Mesh::build(&binary, &node_dir, n, &pairs, &NodeSetup { protocol: &protocol, security: scenario.security.as_ref(), xdp: true }, tx)?;
     // A node without links (some topology files list one) has no interface to run on: it
     // stays down, and probes to or from it are not judged, having no path.
     let unlinked: Vec<u32> = (0..n).filter(|&i| !mesh.is_linked(i)).collect();

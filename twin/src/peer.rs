@@ -23,7 +23,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant as WallInstant};
 use x0_live::babel::BabelMesh;
 use x0_live::lab::is_root;
-use x0_live::mesh::{Mesh, StreamItem};
+use x0_live::mesh::{Mesh, NodeSetup, StreamItem};
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::NodeId;
 use x0tta6bl4::metrics::{FaultRecord, GroundTruth, ProbeIndex, Recorder, pair_recoveries};
@@ -346,7 +346,7 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
             let binary = crate::live::node_binary(args.node_binary.as_deref())?;
             let (tx, rx) = mpsc::channel();
             let xdp = daemon == Daemon::X0;
-            Under::X0 { mesh: Mesh::build(&binary, &dir, n, &pairs_list, &ProtocolConfig::default(), xdp, tx)?, rx }
+            Under::X0 { mesh: Mesh::build(&binary, &dir, n, &pairs_list, &NodeSetup { protocol: &ProtocolConfig::default(), security: None, xdp }, tx)?, rx }
         }
         Daemon::BabeldFast | Daemon::Babeld => {
             let found = std::process::Command::new(&args.babeld).arg("-V").output();
