@@ -27,9 +27,11 @@ use crate::time::Instant;
 use crate::wire::{self, FrameKind, Fragment, Header};
 
 /// Without an authenticated frame from an admitted peer for this many hellos, its lower-id
-/// side starts a fresh handshake on the next beacon: the peer may have lost its keys
-/// without restarting.
-const STALE_LINK_HELLOS: u32 = 20;
+/// side starts a fresh handshake on the next beacon: the peer may have dropped the session
+/// (its side of a one-way link failure outlived `NEIGHBOUR_GC_HELLOS`). Far longer than a
+/// partition that heals on its own, so a healed link goes on with the session it had
+/// instead of pausing for a handshake.
+const STALE_LINK_HELLOS: u32 = NEIGHBOUR_GC_HELLOS / 2;
 
 pub(crate) struct Security {
     trust: Trust,
