@@ -172,6 +172,11 @@ impl Security {
         self.peers.iter().flatten().map(|p| p.pending.deadline()).min().unwrap_or(Instant::NEVER)
     }
 
+    /// `now` on the mesh's clock in seconds, which certificate expiry is judged on.
+    fn now_s(&self, now: Instant) -> u64 {
+        self.trust.clock_origin_s + now.as_nanos() / 1_000_000_000
+    }
+
     fn find(&self, iface: IfIndex, id: NodeId) -> Option<usize> {
         self.peers.iter().position(|p| p.as_ref().is_some_and(|p| p.iface == iface && p.id == id))
     }
@@ -195,16 +200,16 @@ impl Security {
 }
 
 /// Why a security input was dropped, for the counters.
-enum Drop {
+enum Dismissal {
     Refused(Refusal),
     Rejected,
 }
 
-impl From<HandshakeError> for Drop {
+impl From<HandshakeError> for Dismissal {
     fn from(e: HandshakeError) -> Self {
         match e {
-            HandshakeError::Refused(r) => Drop::Refused(r),
-            _ => Drop::Rejected,
+            HandshakeError::Refused(r) => Dismissal::Refused(r),
+            _ => Dismissal::Rejected,
         }
     }
 }
@@ -228,10 +233,6 @@ fn send_message(outbox: &mut Outbox, scratch: &mut Vec<u8>, sender: NodeId, ifac
 impl Node {
     fn rekey_policy(&self) -> RekeyPolicy {
         RekeyPolicy { frames: self.cfg.security.rekey_frames, interval: self.cfg.security.rekey_interval }
-    }
-
-    fn now_s(&self, sec: &Security) -> u64 {
-        sec.trust.clock_origin_s + self.now.as_nanos() / 1_000_000_000
     }
 
     /// Multicasts a beacon on `iface`.
@@ -366,16 +367,16 @@ impl Node {
         }
         match result {
             Ok(()) => {}
-            Err(Drop::Refused(r)) => {
+            Err(Dismissal::Refused(r)) => {
                 self.stats.identities_refused += 1;
                 self.stats.last_refusal = Some(r);
             }
-            Err(Drop::Rejected) => self.stats.handshakes_rejected += 1,
+            Err(Dismissal::Rejected) => self.stats.handshakes_rejected += 1,
         }
     }
 
     /// A complete handshake message from `sender`.
-    fn on_message(&mut self, slot: usize, sender: NodeId, msg: &[u8]) -> Result<(), Drop> {
+    fn on_message(&mut self, slot: usize, sender: NodeId, msg: &[u8]) -> Result<(), Dismissal> {
         let route = handshake::route(msg)?;
         let (now, rekey, timeout, retries) = (
             self.now,
@@ -383,15 +384,15 @@ impl Node {
             self.cfg.security.handshake_timeout,
             self.cfg.security.handshake_retries,
         );
-        let now_s = self.now_s(self.security.as_ref().expect("secure node"));
         let sec = self.security.as_mut().expect("secure node");
+        let now_s = sec.now_s(now);
         let (iface, addr) = (sec.peer(slot).iface, sec.peer(slot).addr);
         match route.kind {
             MessageKind::Init => {
                 // Only the lower id initiates: an Init from the higher id is not ours to
                 // answer (and answering would race our own Init).
                 if route.initiator != sender || route.responder != self.id || sender > self.id {
-                    return Err(Drop::Rejected);
+                    return Err(Dismissal::Rejected);
                 }
                 if let Pending::Reply { state, .. } = &sec.peers[slot].as_ref().expect("peer slot in use").pending
                     && state.answers(msg)
@@ -411,7 +412,7 @@ impl Node {
             }
             MessageKind::Reply => {
                 if route.responder != sender || route.initiator != self.id {
-                    return Err(Drop::Rejected);
+                    return Err(Dismissal::Rejected);
                 }
                 let Pending::Init { state, .. } = &sec.peers[slot].as_ref().expect("peer slot in use").pending else {
                     // A late copy of a Reply we already took.
@@ -424,7 +425,7 @@ impl Node {
             }
             MessageKind::Finish => {
                 if route.initiator != sender || route.responder != self.id {
-                    return Err(Drop::Rejected);
+                    return Err(Dismissal::Rejected);
                 }
                 let Pending::Reply { state, .. } = &sec.peers[slot].as_ref().expect("peer slot in use").pending else {
                     // A resent Finish for a session we hold: the initiator has not heard
@@ -581,7 +582,8 @@ impl Node {
                 }
                 (_, Dest::Multicast) => sec.fanout = Some(FanOut { iface: t.iface, class: t.class, next: 0 }),
                 (_, Dest::Unicast(addr)) => {
-                    let peer = sec.peers.iter_mut().flatten().find(|p| p.iface == t.iface && p.addr == addr);
+                    // Only an admitted record: an unadmitted one may claim the same address.
+                    let peer = sec.peers.iter_mut().flatten().find(|p| p.iface == t.iface && p.addr == addr && p.link.is_some());
                     match peer.and_then(|p| p.link.as_mut()) {
                         Some(link) => {
                             seal_into(link, self.id, now, &sec.plain, buf);
