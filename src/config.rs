@@ -158,6 +158,29 @@ pub struct SecurityConfig {
     /// Handshakes this node answers per second, at most (with a burst of as many): each
     /// answer costs a signature, so an Init flood costs a bounded share of a core.
     pub handshakes_per_s: u32,
+    /// Evidence against one sender address is counted over this window; see `node::guard`.
+    #[serde(with = "serde_duration")]
+    pub evidence_window: Duration,
+    /// Malformed frames from one address within the window that isolate it: far above
+    /// what a noisy link corrupts (a neighbour sends tens of frames per second).
+    pub malformed_max: u32,
+    /// Identity proofs from one address within the window that fail (a certificate or id
+    /// that is not the sender's, a bad signature) before the address is isolated.
+    pub impersonations_max: u32,
+    /// Replayed frames from one address within the window that report a replay attack.
+    /// Replays cannot be pinned on the address they claim, so nothing is isolated.
+    pub replays_max: u32,
+    /// Probes lost through one next hop within `audit_window` that start an audit of it.
+    pub audit_losses: u8,
+    #[serde(with = "serde_duration")]
+    pub audit_window: Duration,
+    /// Audit probes sent by each side of an audit.
+    pub audit_probes: u8,
+    /// Failed audits of one neighbour within `audit_window` that isolate it.
+    pub audit_strikes: u8,
+    /// How long an isolated address or neighbour stays isolated.
+    #[serde(with = "serde_duration")]
+    pub isolation: Duration,
 }
 
 impl Default for SecurityConfig {
@@ -168,6 +191,15 @@ impl Default for SecurityConfig {
             handshake_timeout: Duration::from_millis(500),
             handshake_retries: 6,
             handshakes_per_s: 50,
+            evidence_window: Duration::from_secs(2),
+            malformed_max: 100,
+            impersonations_max: 3,
+            replays_max: 8,
+            audit_losses: 3,
+            audit_window: Duration::from_secs(10),
+            audit_probes: 8,
+            audit_strikes: 2,
+            isolation: Duration::from_secs(300),
         }
     }
 }
@@ -253,6 +285,20 @@ impl ProtocolConfig {
         check(!sec.handshake_timeout.is_zero(), "security.handshake_timeout", || "must be more than 0s".into())?;
         check(sec.handshakes_per_s >= 1, "security.handshakes_per_s", || {
             "must be at least 1, or no neighbour is ever admitted".into()
+        })?;
+        check(!sec.evidence_window.is_zero(), "security.evidence_window", || "must be more than 0s".into())?;
+        check(!sec.audit_window.is_zero(), "security.audit_window", || "must be more than 0s".into())?;
+        for (v, field) in [
+            (sec.malformed_max, "security.malformed_max"),
+            (sec.impersonations_max, "security.impersonations_max"),
+            (sec.replays_max, "security.replays_max"),
+            (u32::from(sec.audit_losses), "security.audit_losses"),
+            (u32::from(sec.audit_strikes), "security.audit_strikes"),
+        ] {
+            check(v >= 1, field, || "must be at least 1".into())?;
+        }
+        check((1..=crate::node::AUDIT_PROBES_MAX).contains(&sec.audit_probes), "security.audit_probes", || {
+            format!("must be 1 to {}", crate::node::AUDIT_PROBES_MAX)
         })?;
         let l = &self.limits;
         check(l.max_neighbours >= 1, "limits.max_neighbours", || "must be at least 1".into())?;

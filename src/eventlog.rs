@@ -2,9 +2,9 @@
 //! `events.parquet`. One definition that reads back into [`TimedEvent`] without loss, so that
 //! metrics computed from a live mesh use the same code, on the same values, as the simulator.
 
-use crate::ids::{IfIndex, NodeId};
+use crate::ids::{IfIndex, NodeId, PeerAddr};
 use crate::metrics::TimedEvent;
-use crate::node::{Event, Incident, NeighbourState, ProbeOutcome};
+use crate::node::{Event, Incident, Misbehaviour, NeighbourState, ProbeOutcome};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -43,6 +43,8 @@ pub enum Detail {
     Starved,
     NeighbourRestarted,
     TtlExpired,
+    Isolated,
+    Attack,
 }
 
 impl Detail {
@@ -57,6 +59,8 @@ impl Detail {
             Detail::Starved => "starved",
             Detail::NeighbourRestarted => "neighbour_restarted",
             Detail::TtlExpired => "ttl_expired",
+            Detail::Isolated => "isolated",
+            Detail::Attack => "attack",
         }
     }
 }
@@ -89,6 +93,11 @@ pub struct EventRecord {
     pub probe_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ns: Option<u64>,
+    /// The sender address an isolation or attack names, as `[ipv6]:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misbehaviour: Option<Misbehaviour>,
 }
 
 /// A record that does not describe an event: which field is missing or wrong, and where.
@@ -98,6 +107,8 @@ pub enum RecordError {
     Missing { kind: Kind, field: &'static str },
     #[error("a {kind:?} event cannot have detail `{}`", detail.as_str())]
     Detail { kind: Kind, detail: Detail },
+    #[error("`addr` is {0:?}, expected an IPv6 socket address like [fe80::1]:6696")]
+    BadAddr(String),
 }
 
 impl From<&TimedEvent> for EventRecord {
@@ -116,6 +127,8 @@ impl From<&TimedEvent> for EventRecord {
             metric: None,
             probe_id: None,
             rtt_ns: None,
+            addr: None,
+            misbehaviour: None,
         };
         match e.event {
             Event::Neighbour { iface, peer, state, .. } => {
@@ -156,6 +169,12 @@ impl From<&TimedEvent> for EventRecord {
                     Incident::TtlExpired { src, dst } => {
                         (r.peer, r.dest) = (Some(src.0), Some(dst.0));
                         Detail::TtlExpired
+                    }
+                    Incident::Isolated { iface, addr, misbehaviour } | Incident::Attack { iface, addr, misbehaviour } => {
+                        r.iface = Some(iface.0);
+                        r.addr = Some(std::net::SocketAddrV6::new(addr.ip.into(), addr.port, 0, 0).to_string());
+                        r.misbehaviour = Some(misbehaviour);
+                        if matches!(incident, Incident::Isolated { .. }) { Detail::Isolated } else { Detail::Attack }
                     }
                 });
             }
@@ -214,6 +233,18 @@ impl TryFrom<&EventRecord> for TimedEvent {
                         Incident::NeighbourRestarted { iface: iface("iface")?, peer: need(r.peer, "peer")? }
                     }
                     Detail::TtlExpired => Incident::TtlExpired { src: need(r.peer, "peer")?, dst: need(r.dest, "dest")? },
+                    d @ (Detail::Isolated | Detail::Attack) => {
+                        let text = r.addr.as_deref().ok_or(RecordError::Missing { kind, field: "addr" })?;
+                        let sa: std::net::SocketAddrV6 = text.parse().map_err(|_| RecordError::BadAddr(text.to_string()))?;
+                        let addr = PeerAddr { ip: sa.ip().octets(), port: sa.port() };
+                        let misbehaviour = r.misbehaviour.ok_or(RecordError::Missing { kind, field: "misbehaviour" })?;
+                        let iface = iface("iface")?;
+                        if d == Detail::Isolated {
+                            Incident::Isolated { iface, addr, misbehaviour }
+                        } else {
+                            Incident::Attack { iface, addr, misbehaviour }
+                        }
+                    }
                     d => return Err(wrong(d)),
                 },
             },

@@ -58,6 +58,12 @@ impl PeerAddr {
         ip[12..16].copy_from_slice(&node.0.to_be_bytes());
         PeerAddr { ip, port: 0 }
     }
+
+    /// The node a [`PeerAddr::synthetic`] address names; `None` for any other address.
+    pub fn synthetic_node(&self) -> Option<NodeId> {
+        let low = u32::from_be_bytes([self.ip[12], self.ip[13], self.ip[14], self.ip[15]]);
+        (self.port == 0 && self.ip[..12].iter().all(|&b| b == 0)).then_some(NodeId(low))
+    }
 }
 
 /// Where a frame goes on its interface.

@@ -17,8 +17,14 @@
 //! - MTTD = t_detect - t_inject; MTTR = t_reroute - t_inject; steady = t_steady - t_inject.
 //! - A false positive is a neighbour declared down while it and the observer are alive,
 //!   the link between them is up, and none of the three changed within the grace period.
+//! - For a Byzantine fault, `t_detect` is the first time a node other than an offender
+//!   isolates an offender's address or reports an attack from it (for a replay on a link:
+//!   an endpoint reports the replay from the node across). An *honest isolation* is a node
+//!   that is not an offender of any Byzantine fault of the run isolating the address of
+//!   another such node: collateral, and it must be zero.
 
-use crate::ids::NodeId;
+use crate::ids::{NodeId, PeerAddr};
+use std::collections::BTreeMap;
 use crate::node::{Event, Incident, NeighbourState};
 use crate::scenario::{Assertion, Fault, Metric, Stat, SteadyState};
 use crate::time::Instant;
@@ -215,6 +221,9 @@ pub struct FaultRecord {
     pub node_fault: bool,
     /// Counted in the MTTD/MTTR/steady aggregates (see `FaultKind::is_failure`).
     pub failure: bool,
+    /// A misbehaving node (or an attacker on a link), detected by isolation or an attack
+    /// report rather than by failure detection.
+    pub byzantine: bool,
     pub t_inject: Instant,
     pub t_heal: Option<Instant>,
     /// Sorted.
@@ -246,6 +255,7 @@ impl FaultRecord {
             node_fault: fault.kind.is_node_fault(),
             // A fault whose target matched nothing broke nothing: it is reported, not measured.
             failure: fault.kind.is_failure() && !(nodes.is_empty() && links.is_empty()),
+            byzantine: fault.kind.is_byzantine(),
             t_inject,
             t_heal,
             nodes,
@@ -342,11 +352,36 @@ pub struct Observations<'a> {
     pub false_positive_grace: Duration,
     /// End of the run: nothing after it was observed.
     pub horizon: Instant,
+    pub addresses: &'a AddressBook,
 }
 
-fn detects(f: &FaultRecord, e: &TimedEvent) -> bool {
+/// Which node sends from which address: the ground truth for naming whom an isolation hit.
+/// The simulator's synthetic addresses name their node without an entry; the live lab
+/// enters every address it gave out.
+#[derive(Clone, Debug, Default)]
+pub struct AddressBook(pub BTreeMap<PeerAddr, NodeId>);
+
+impl AddressBook {
+    pub fn owner(&self, addr: &PeerAddr) -> Option<NodeId> {
+        self.0.get(addr).copied().or_else(|| addr.synthetic_node())
+    }
+}
+
+fn detects(f: &FaultRecord, e: &TimedEvent, book: &AddressBook) -> bool {
     let target = |n: NodeId| f.nodes.binary_search(&n).is_ok();
     let on_link = |a: NodeId, b: NodeId| f.links.binary_search(&(a.min(b), a.max(b))).is_ok();
+    if f.byzantine {
+        return match e.event {
+            Event::Incident { incident: Incident::Isolated { addr, .. } | Incident::Attack { addr, .. }, .. } => {
+                match book.owner(&addr) {
+                    Some(o) if f.nodes.is_empty() => on_link(e.node, o),
+                    Some(o) => target(o) && !target(e.node),
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+    }
     match e.event {
         Event::Neighbour { peer, state: NeighbourState::Suspected | NeighbourState::Down, .. } => {
             if f.node_fault { target(peer) && !target(e.node) } else { on_link(e.node, peer) }
@@ -387,7 +422,7 @@ pub fn evaluate_fault(f: &FaultRecord, obs: &Observations<'_>) -> FaultOutcome {
     let t_detect = obs.events[start..]
         .iter()
         .take_while(|e| e.t <= window_end)
-        .find(|e| detects(f, e))
+        .find(|e| detects(f, e, obs.addresses))
         .map(|e| e.t);
 
     let mut t_reroute = f.t_inject;
@@ -500,6 +535,7 @@ pub struct Recorder {
     records: Vec<FaultRecord>,
     events: Vec<TimedEvent>,
     false_positives: Vec<Instant>,
+    addresses: AddressBook,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -519,6 +555,7 @@ pub struct Evaluation {
     /// Node events after warmup, in the order recorded.
     pub events: Vec<TimedEvent>,
     pub false_positives: u64,
+    pub honest_isolated: u64,
     /// Judged probes after warmup, and how many succeeded.
     pub probes_total: u32,
     pub probes_ok: u32,
@@ -529,7 +566,20 @@ pub struct Evaluation {
 impl Recorder {
     /// `pairs` are the sampled probe pairs; events before `warmup` are not kept.
     pub fn new(warmup: Instant, pairs: Vec<(NodeId, NodeId)>) -> Self {
-        Recorder { warmup, pairs, probes: Vec::new(), records: Vec::new(), events: Vec::new(), false_positives: Vec::new() }
+        Recorder {
+            warmup,
+            pairs,
+            probes: Vec::new(),
+            records: Vec::new(),
+            events: Vec::new(),
+            false_positives: Vec::new(),
+            addresses: AddressBook::default(),
+        }
+    }
+
+    /// Names the owners of addresses that are not the simulator's synthetic ones.
+    pub fn set_addresses(&mut self, book: AddressBook) {
+        self.addresses = book;
     }
 
     pub fn pairs(&self) -> &[(NodeId, NodeId)] {
@@ -587,6 +637,7 @@ impl Recorder {
             recovery_window,
             false_positive_grace,
             horizon,
+            addresses: &self.addresses,
         };
         let faults = self.records.iter().map(|r| (r.clone(), evaluate_fault(r, &obs))).collect();
         let (probes_ok, probes_total) = index.success_between(self.warmup, horizon);
@@ -595,17 +646,32 @@ impl Recorder {
         let baseline_end = first_fault.saturating_sub(probe_timeout);
         let (base_ok, base_total) = index.success_between(self.warmup, baseline_end.max(self.warmup));
         drop(index);
+        let honest_isolated = honest_isolations(&self.records, &self.events, &self.addresses);
         Evaluation {
             faults,
             probes,
             pairs: self.pairs,
             events: self.events,
             false_positives: self.false_positives.len() as u64,
+            honest_isolated,
             probes_total,
             probes_ok,
             baseline_success: (base_total > 0).then(|| f64::from(base_ok) / f64::from(base_total)),
         }
     }
+}
+
+/// Isolations by nodes that are not offenders of any Byzantine fault of the run, of
+/// addresses owned by such nodes (see the definitions at the top).
+pub fn honest_isolations(records: &[FaultRecord], events: &[TimedEvent], book: &AddressBook) -> u64 {
+    let mut offenders: Vec<NodeId> = records.iter().filter(|r| r.byzantine).flat_map(|r| r.nodes.iter().copied()).collect();
+    offenders.sort_unstable();
+    let offender = |n: NodeId| offenders.binary_search(&n).is_ok();
+    let isolated = events.iter().filter_map(|e| match e.event {
+        Event::Incident { incident: Incident::Isolated { addr, .. }, .. } if !offender(e.node) => book.owner(&addr),
+        _ => None,
+    });
+    isolated.filter(|&o| !offender(o)).count() as u64
 }
 
 /// Run-wide measurements of one seed, besides per-fault outcomes.
@@ -614,6 +680,8 @@ pub struct RunCounters {
     pub nodes: u64,
     pub loops: u64,
     pub false_positives: u64,
+    #[serde(default)]
+    pub honest_isolated: u64,
     /// Probes after warmup with a path, and how many succeeded.
     pub probes: u64,
     pub probes_ok: u64,
@@ -638,6 +706,9 @@ pub struct Summary {
     pub stretch: Stats,
     pub loops: u64,
     pub false_positives: u64,
+    /// Honest nodes isolated by honest nodes: collateral of Byzantine detection.
+    #[serde(default)]
+    pub honest_isolated: u64,
     pub probes: u64,
     pub probe_success: f64,
     /// Control bytes per node per second.
@@ -676,6 +747,7 @@ impl Summary {
             }
             s.loops += c.loops;
             s.false_positives += c.false_positives;
+            s.honest_isolated += c.honest_isolated;
             s.probes += c.probes;
             probes_ok += c.probes_ok;
             bytes += c.control_bytes;
@@ -705,6 +777,7 @@ impl Summary {
             Metric::Stretch => dist(&self.stretch),
             Metric::Loops => Some(self.loops as f64),
             Metric::FalsePositives => Some(self.false_positives as f64),
+            Metric::HonestIsolated => Some(self.honest_isolated as f64),
             Metric::Unrecovered => Some(self.unrecovered as f64),
             Metric::Undetected => Some((self.faults - self.detected) as f64),
             Metric::ProbeSuccess => (self.probes > 0).then_some(self.probe_success),

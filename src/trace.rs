@@ -69,6 +69,13 @@ impl Fingerprint {
                     Incident::Starved { dest } => (0, u64::from(dest.0), 0),
                     Incident::NeighbourRestarted { iface, peer } => (1, u64::from(iface.0), u64::from(peer.0)),
                     Incident::TtlExpired { src, dst } => (2, u64::from(src.0), u64::from(dst.0)),
+                    Incident::Isolated { iface, addr, misbehaviour } | Incident::Attack { iface, addr, misbehaviour } => {
+                        let k = if matches!(incident, Incident::Isolated { .. }) { 3 } else { 4 };
+                        let ip = u128::from_be_bytes(addr.ip);
+                        let words = [ip as u64, (ip >> 64) as u64, u64::from(addr.port)];
+                        self.words(4, &[t, n, k, u64::from(iface.0), misbehaviour as u64, words[0], words[1], words[2]]);
+                        return;
+                    }
                 };
                 self.words(4, &[t, n, k, a, b]);
             }

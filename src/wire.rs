@@ -113,6 +113,12 @@ pub enum Tlv {
     /// Direct liveness probe used to confirm a suspicion before declaring a neighbour down.
     Ping { nonce: u32 },
     Pong { nonce: u32 },
+    /// "Send audit probes to `dest` yourself and report how many came back": asked of a
+    /// next hop that traffic through it does not get through (see `node::guard`).
+    Audit { dest: NodeId, nonce: u32 },
+    /// The answer to an [`Tlv::Audit`]: of `sent` probes (0: no route), `delivered` came
+    /// back; they left through `next_hop`, on a route of `metric` (infinite: none).
+    AuditReport { nonce: u32, delivered: u8, sent: u8, next_hop: NodeId, metric: u16 },
 }
 
 impl Tlv {
@@ -124,6 +130,8 @@ impl Tlv {
     const SEQNO_REQUEST: u8 = 6;
     const PING: u8 = 7;
     const PONG: u8 = 8;
+    const AUDIT: u8 = 9;
+    const AUDIT_REPORT: u8 = 10;
 
     fn type_and_len(&self) -> (u8, usize) {
         match self {
@@ -135,6 +143,8 @@ impl Tlv {
             Tlv::SeqnoRequest { .. } => (Self::SEQNO_REQUEST, 11),
             Tlv::Ping { .. } => (Self::PING, 4),
             Tlv::Pong { .. } => (Self::PONG, 4),
+            Tlv::Audit { .. } => (Self::AUDIT, 8),
+            Tlv::AuditReport { .. } => (Self::AUDIT_REPORT, 12),
         }
     }
 
@@ -177,6 +187,17 @@ impl Tlv {
                 out.extend_from_slice(&origin.0.to_be_bytes());
             }
             Tlv::Ping { nonce } | Tlv::Pong { nonce } => out.extend_from_slice(&nonce.to_be_bytes()),
+            Tlv::Audit { dest, nonce } => {
+                out.extend_from_slice(&dest.0.to_be_bytes());
+                out.extend_from_slice(&nonce.to_be_bytes());
+            }
+            Tlv::AuditReport { nonce, delivered, sent, next_hop, metric } => {
+                out.extend_from_slice(&nonce.to_be_bytes());
+                out.push(delivered);
+                out.push(sent);
+                out.extend_from_slice(&next_hop.0.to_be_bytes());
+                out.extend_from_slice(&metric.to_be_bytes());
+            }
         }
         debug_assert_eq!(out.len() - start, len, "TLV length table out of date");
     }
@@ -240,6 +261,20 @@ impl Tlv {
                 expect(4)?;
                 Tlv::Pong { nonce: r.u32()? }
             }
+            Self::AUDIT => {
+                expect(8)?;
+                Tlv::Audit { dest: NodeId(r.u32()?), nonce: r.u32()? }
+            }
+            Self::AUDIT_REPORT => {
+                expect(12)?;
+                Tlv::AuditReport {
+                    nonce: r.u32()?,
+                    delivered: r.u8()?,
+                    sent: r.u8()?,
+                    next_hop: NodeId(r.u32()?),
+                    metric: r.u16()?,
+                }
+            }
             t if t >= FIRST_OPTIONAL_TLV => return Ok(None),
             t => return Err(DecodeError::UnknownTlv(t)),
         };
@@ -256,6 +291,12 @@ pub enum DataClass {
     /// End-to-end reachability probe; the destination answers with a [`DataClass::ProbeReply`].
     Probe = 1,
     ProbeReply = 2,
+    /// A probe sent to test one next hop: its payload names that neighbour (the relay), and
+    /// the destination answers with a [`DataClass::AuditEcho`] through the relay, so the
+    /// echo comes back the way the relay's own probes do.
+    AuditProbe = 3,
+    /// The answer to an audit probe; its payload names the node that sent the probe.
+    AuditEcho = 4,
 }
 
 /// A hop-by-hop forwarded packet. `payload` borrows from the received bytes.
@@ -452,6 +493,8 @@ pub fn decode_data(body: &[u8]) -> Result<Data<'_>, DecodeError> {
         0 => DataClass::App,
         1 => DataClass::Probe,
         2 => DataClass::ProbeReply,
+        3 => DataClass::AuditProbe,
+        4 => DataClass::AuditEcho,
         c => return Err(DecodeError::UnknownDataClass(c)),
     };
     let id = r.u64()?;

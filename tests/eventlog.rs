@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 use x0tta6bl4::eventlog::{Detail, EventRecord, Kind, RecordError};
-use x0tta6bl4::ids::{IfIndex, NodeId};
+use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::TimedEvent;
-use x0tta6bl4::node::{Event, Incident, NeighbourState, ProbeOutcome};
+use x0tta6bl4::node::{Event, Incident, Misbehaviour, NeighbourState, ProbeOutcome};
 use x0tta6bl4::time::Instant;
 
 #[test]
@@ -24,6 +24,9 @@ fn every_kind_of_event_round_trips_through_json() {
         Event::Incident { at, incident: Incident::Starved { dest: n(11) } },
         Event::Incident { at, incident: Incident::NeighbourRestarted { iface: i(1), peer: n(12) } },
         Event::Incident { at, incident: Incident::TtlExpired { src: n(1), dst: n(2) } },
+        Event::Incident { at, incident: Incident::Isolated { iface: i(3), addr: fe80(0x21), misbehaviour: Misbehaviour::Impersonation } },
+        Event::Incident { at, incident: Incident::Attack { iface: i(0), addr: fe80(0x22), misbehaviour: Misbehaviour::Replay } },
+        Event::Incident { at, incident: Incident::Isolated { iface: i(1), addr: PeerAddr::synthetic(n(9)), misbehaviour: Misbehaviour::DropsTransit } },
     ];
     for event in events {
         let timed = TimedEvent { t: Instant::from_nanos(1_763_800_000_123_456_789), node: n(42), event };
@@ -31,6 +34,21 @@ fn every_kind_of_event_round_trips_through_json() {
         let back: EventRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(TimedEvent::try_from(&back), Ok(timed), "{line}");
     }
+}
+
+fn fe80(last: u8) -> PeerAddr {
+    let mut ip = [0u8; 16];
+    (ip[0], ip[1], ip[15]) = (0xfe, 0x80, last);
+    PeerAddr { ip, port: 6696 }
+}
+
+#[test]
+fn an_isolation_with_a_bad_address_names_the_field_and_the_form() {
+    let line = r#"{"t_ns":1,"node":3,"at_ns":1,"event":"incident","detail":"isolated","iface":0,"addr":"10.0.0.1:5","misbehaviour":"replay"}"#;
+    let r: EventRecord = serde_json::from_str(line).unwrap();
+    let e = TimedEvent::try_from(&r).unwrap_err();
+    assert_eq!(e, RecordError::BadAddr("10.0.0.1:5".into()));
+    assert!(e.to_string().contains("expected an IPv6 socket address"), "{e}");
 }
 
 #[test]

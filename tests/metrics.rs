@@ -1,11 +1,12 @@
 //! The metric definitions on hand-made records, where the right answer is known.
 
 use std::time::Duration;
-use x0tta6bl4::ids::{IfIndex, NodeId};
+use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{
-    FaultRecord, Observations, ProbeIndex, ProbeRecord, RunCounters, Stats, Summary, TimedEvent, evaluate_fault,
+    AddressBook, FaultRecord, Observations, ProbeIndex, ProbeRecord, RunCounters, Stats, Summary, TimedEvent,
+    evaluate_fault, honest_isolations,
 };
-use x0tta6bl4::node::{Event, NeighbourState};
+use x0tta6bl4::node::{Event, Incident, Misbehaviour, NeighbourState};
 use x0tta6bl4::scenario::{Assertion, SteadyState};
 use x0tta6bl4::time::Instant;
 use x0tta6bl4::units::Percent;
@@ -22,6 +23,7 @@ fn crash_of(node: u32, at: u64) -> FaultRecord {
         kind: "crash",
         node_fault: true,
         failure: true,
+        byzantine: false,
         t_inject: ms(at),
         t_heal: Some(ms(at + 3000)),
         nodes: vec![NodeId(node)],
@@ -54,7 +56,52 @@ fn observations<'a>(events: &'a [TimedEvent], index: &'a ProbeIndex<'a>, steady:
         recovery_window: Duration::from_secs(3),
         false_positive_grace: Duration::from_secs(1),
         horizon: ms(5000),
+        addresses: &NO_ADDRESSES,
     }
+}
+
+static NO_ADDRESSES: AddressBook = AddressBook(std::collections::BTreeMap::new());
+
+fn isolation(t: u64, observer: u32, culprit: PeerAddr) -> TimedEvent {
+    let incident = Incident::Isolated { iface: IfIndex(0), addr: culprit, misbehaviour: Misbehaviour::DropsTransit };
+    TimedEvent { t: ms(t), node: NodeId(observer), event: Event::Incident { at: ms(t), incident } }
+}
+
+fn blackhole_of(node: u32, at: u64) -> FaultRecord {
+    FaultRecord { name: "blackhole".into(), kind: "blackhole", byzantine: true, t_heal: None, ..crash_of(node, at) }
+}
+
+#[test]
+fn a_byzantine_fault_is_detected_by_isolating_its_offender_not_by_suspicion() {
+    let f = blackhole_of(5, 1000);
+    let steady = SteadyState { probe_success: Percent::from_ppm(900_000), window: Duration::from_millis(500) };
+    let probes = probes();
+    let index = ProbeIndex::new(&probes, 2);
+    let events = vec![
+        // Suspecting the offender is not detecting its misbehaviour.
+        neighbour(1100, 4, 5, NeighbourState::Suspected),
+        // The offender isolating someone says nothing about it.
+        isolation(1200, 5, PeerAddr::synthetic(NodeId(4))),
+        isolation(1300, 4, PeerAddr::synthetic(NodeId(5))),
+    ];
+    let o = evaluate_fault(&f, &observations(&events, &index, &steady, &[]));
+    assert_eq!(o.mttd(&f), Some(Duration::from_millis(300)));
+}
+
+#[test]
+fn honest_isolations_count_honest_nodes_cut_off_by_honest_nodes() {
+    let records = [blackhole_of(5, 1000)];
+    let events = [
+        isolation(1300, 4, PeerAddr::synthetic(NodeId(5))),
+        isolation(1400, 5, PeerAddr::synthetic(NodeId(4))),
+        isolation(1500, 4, PeerAddr::synthetic(NodeId(6))),
+    ];
+    assert_eq!(honest_isolations(&records, &events, &NO_ADDRESSES), 1);
+    // An address the book does not know names nobody, so it counts nowhere.
+    let unknown = PeerAddr { ip: [0xfe; 16], port: 6696 };
+    assert_eq!(honest_isolations(&records, &[isolation(1500, 4, unknown)], &NO_ADDRESSES), 0);
+    // Without a Byzantine fault, every isolation is of an honest node.
+    assert_eq!(honest_isolations(&[], &events, &NO_ADDRESSES), 3);
 }
 
 #[test]

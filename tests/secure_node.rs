@@ -8,7 +8,7 @@ use pair::{Anchored, Pair, no_drop, secs};
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
-use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome};
+use x0tta6bl4::node::{Command, Event, Incident, Misbehaviour, NeighbourState, Node, ProbeOutcome};
 use x0tta6bl4::secure::Refusal;
 use x0tta6bl4::time::Instant;
 use x0tta6bl4::wire::{self, FrameKind};
@@ -211,4 +211,36 @@ fn sealed_nodes_ignore_and_count_a_node_without_identity() {
     assert!(p.nodes[0].stats().unauthenticated_rx > 0);
     assert!(p.nodes[1].stats().security_mismatch_rx > 0);
     assert!(p.events.iter().all(|(_, _, e)| !matches!(e, Event::Neighbour { .. })));
+}
+
+/// A neighbour at the same address keeps its session while garbage sprays in from a second
+/// address on the same interface; the sprayer's address is isolated once it passes
+/// `security.malformed_max`, and from then on its frames are dropped unread.
+#[test]
+fn a_malformed_flood_isolates_the_address_it_comes_from_and_nothing_else() {
+    let cfg = ProtocolConfig::default();
+    let max = cfg.security.malformed_max;
+    let (mut p, _) = secure_pair(cfg);
+    p.run_until(secs(2.0), &mut no_drop());
+    let attacker = PeerAddr { ip: [0xfe; 16], port: 9 };
+    let garbage = [0x5au8; 40];
+    let mut t = p.now;
+    for _ in 0..max + 50 {
+        t += Duration::from_millis(1);
+        p.nodes[0].handle_datagram(t, IfIndex(0), attacker, &garbage);
+    }
+    let s = p.nodes[0].stats();
+    assert_eq!(s.decode_errors, u64::from(max), "frames past the threshold are not even decoded");
+    assert_eq!((s.isolations, s.blocked_rx), (1, 50), "{s:?}");
+    let isolated: Vec<_> = std::iter::from_fn(|| p.nodes[0].poll_event())
+        .filter_map(|e| match e {
+            Event::Incident { incident: Incident::Isolated { addr, misbehaviour, .. }, .. } => Some((addr, misbehaviour)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(isolated, [(attacker, Misbehaviour::MalformedFlood)]);
+    p.run_until(secs(4.0), &mut no_drop());
+    let peer = p.nodes[1].id();
+    assert_eq!(p.nodes[0].next_hop(peer), Some(peer), "the honest neighbour was cut off");
+    assert!(p.neighbour_events(0).iter().all(|e| e.1 == NeighbourState::Up), "{:?}", p.neighbour_events(0));
 }

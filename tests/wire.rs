@@ -27,6 +27,10 @@ fn tlv() -> impl Strategy<Value = Tlv> {
         }),
         any::<u32>().prop_map(|nonce| Tlv::Ping { nonce }),
         any::<u32>().prop_map(|nonce| Tlv::Pong { nonce }),
+        (any::<u32>(), any::<u32>()).prop_map(|(d, nonce)| Tlv::Audit { dest: NodeId(d), nonce }),
+        (any::<u32>(), any::<u8>(), any::<u8>(), any::<u32>(), any::<u16>()).prop_map(|(nonce, delivered, sent, n, metric)| {
+            Tlv::AuditReport { nonce, delivered, sent, next_hop: NodeId(n), metric }
+        }),
     ]
 }
 
@@ -44,7 +48,8 @@ fn control_frame(sender: u32, tlvs: &[Tlv]) -> Vec<u8> {
 }
 
 fn data_frame(sender: u32, payload: &[u8], ttl: u8, class: u8, id: u64) -> Vec<u8> {
-    let class = [DataClass::App, DataClass::Probe, DataClass::ProbeReply][usize::from(class % 3)];
+    let classes = [DataClass::App, DataClass::Probe, DataClass::ProbeReply, DataClass::AuditProbe, DataClass::AuditEcho];
+    let class = classes[usize::from(class) % classes.len()];
     let d = Data { src: NodeId(sender), dst: NodeId(7), ttl, class, id, origin_ts: id ^ 0xabcd, payload };
     let mut buf = Vec::new();
     wire::encode_data(&mut buf, NodeId(sender), &d).expect("payload fits");

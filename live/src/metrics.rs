@@ -48,6 +48,12 @@ const COUNTERS: &[(&str, &str, Field)] = &[
     ("replayed_rx", "Sealed frames replayed or older than the replay window, dropped", |s| s.replayed_rx),
     ("unsealable_tx", "Frames for an address with no admitted peer, not sent", |s| s.unsealable_tx),
     ("security_mismatch_rx", "Frames from a neighbour configured with different link security", |s| s.security_mismatch_rx),
+    ("blocked_rx", "Frames dropped unread because their sender's address is isolated", |s| s.blocked_rx),
+    ("isolations", "Addresses and neighbours isolated as Byzantine", |s| s.isolations),
+    ("attacks_reported", "Attacks reported that could not be pinned on a sender (replays)", |s| s.attacks_reported),
+    ("audits_started", "Audits of a next hop started after probes through it were lost", |s| s.audits_started),
+    ("audits_answered", "Audits of this node answered for a neighbour", |s| s.audits_answered),
+    ("updates_isolated", "Route updates from an isolated neighbour, ignored", |s| s.updates_isolated),
 ];
 
 pub struct Metrics {

@@ -9,7 +9,7 @@ use crate::net::{Direction, Fate, LinkParams};
 use crate::seed;
 use crate::topology::Topology;
 use petgraph::visit::EdgeRef;
-use rand::RngExt;
+use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use crate::queue::EventQueue;
 use std::collections::VecDeque;
@@ -19,7 +19,7 @@ use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, GroundTruth, ProbeRecord, Recorder, RunCounters, TimedEvent};
-use x0tta6bl4::node::{Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
+use x0tta6bl4::node::{Behaviour, Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
 use x0tta6bl4::scenario::{Degrade, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
 use x0tta6bl4::time::{Instant, NodeClock, duration_nanos};
 use x0tta6bl4::trace::{Digest, Fingerprint};
@@ -28,6 +28,9 @@ use x0tta6bl4::trace::{Digest, Fingerprint};
 const PAUSE_BUFFER_PACKETS: usize = 1024;
 /// Loops kept as examples for the report (all are counted).
 const LOOP_EXAMPLES_MAX: usize = 16;
+/// Sizes of a malformed flood's frames: from shorter than a header to a typical update.
+const FLOOD_FRAME_LEN_MIN: usize = 8;
+const FLOOD_FRAME_LEN_MAX: usize = 256;
 /// How often (in events) the progress counter is refreshed.
 const PROGRESS_EVERY: u64 = 1 << 14;
 
@@ -44,6 +47,7 @@ enum Ev {
     Inject { instance: u32 },
     Heal { instance: u32 },
     Flap { instance: u32 },
+    Flood { instance: u32 },
     Probe { pair: u32 },
     LoopCheck,
     StretchCheck,
@@ -96,6 +100,8 @@ struct SimNode {
     clock: NodeClock,
     boots: u64,
     inbox: VecDeque<(u16, u32, u32)>,
+    /// Set while an `impersonate` fault has the node pose as this other node.
+    posing_as: Option<u32>,
 }
 
 struct Link {
@@ -103,6 +109,8 @@ struct Link {
     ifaces: [IfIndex; 2],
     dirs: [Direction; 2],
     degrades: Vec<(u32, Degrade)>,
+    /// Replay attackers on this link: (fault instance, delay in ns).
+    replays: Vec<(u32, u64)>,
 }
 
 struct Instance {
@@ -112,6 +120,8 @@ struct Instance {
     nodes: Vec<NodeId>,
     links: Vec<u32>,
     flap_down: bool,
+    /// Where a malformed flood's bytes come from.
+    flood_rng: Option<ChaCha8Rng>,
 }
 
 /// A forwarding loop the checker saw.
@@ -136,6 +146,9 @@ pub struct EngineStats {
     pub frames_misaddressed: u64,
     pub frames_duplicated: u64,
     pub frames_corrupted: u64,
+    /// Copies sent again by replay attackers, and malformed frames sent by floods.
+    pub frames_replayed: u64,
+    pub frames_flooded: u64,
     /// Timer wake-ups that found nothing due and asked again for the same instant. Zero in a
     /// healthy run; counted because a core bug here would otherwise hang the simulator.
     pub timer_spins: u64,
@@ -224,6 +237,7 @@ impl<'a> Simulation<'a> {
                 clock: NodeClock::default(),
                 boots: 0,
                 inbox: VecDeque::new(),
+                posing_as: None,
             })
             .collect();
         let mut links = Vec::with_capacity(topo.edge_count());
@@ -245,6 +259,7 @@ impl<'a> Simulation<'a> {
                 ifaces: [ia, ib],
                 dirs: [dir(0), dir(1)],
                 degrades: Vec::new(),
+                replays: Vec::new(),
             });
         }
         let workload = probe_workload(scenario, n, seed);
@@ -304,6 +319,7 @@ impl<'a> Simulation<'a> {
                     nodes: Vec::new(),
                     links: Vec::new(),
                     flap_down: false,
+                    flood_rng: None,
                 });
                 self.push(t_inject, Ev::Inject { instance });
                 if let Some(h) = t_heal
@@ -328,7 +344,13 @@ impl<'a> Simulation<'a> {
         let key = seed::key(self.seed, "node", u64::from(i), sn.boots);
         sn.boots += 1;
         let node = match self.identities.as_mut() {
-            Some(ids) => Node::new_secure(self.protocol.clone(), ids.trust(i), key, local),
+            Some(ids) => {
+                let trust = match sn.posing_as {
+                    Some(victim) => ids.impostor(i, victim),
+                    None => ids.trust(i),
+                };
+                Node::new_secure(self.protocol.clone(), trust, key, local)
+            }
             None => Node::new(NodeId(i), self.protocol.clone(), key, local),
         };
         let mut node = Box::new(node.expect("protocol config validated at load"));
@@ -453,6 +475,12 @@ impl<'a> Simulation<'a> {
                 }
                 let deliver = Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt };
                 self.push(at_ns, deliver);
+                for k in 0..self.links[link_idx as usize].replays.len() {
+                    let delay = self.links[link_idx as usize].replays[k].1;
+                    self.stats.frames_replayed += 1;
+                    let copy = self.pool.alloc(bytes);
+                    self.push(at_ns + delay, Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt: copy });
+                }
                 if let Some(t) = duplicate_at_ns {
                     self.stats.frames_duplicated += 1;
                     let copy = self.pool.alloc(bytes);
@@ -504,6 +532,7 @@ impl<'a> Simulation<'a> {
                 Ev::Inject { instance } => self.inject(instance),
                 Ev::Heal { instance } => self.heal(instance),
                 Ev::Flap { instance } => self.flap(instance),
+                Ev::Flood { instance } => self.flood(instance),
                 Ev::Probe { pair } => self.probe(pair),
                 Ev::LoopCheck => self.loop_check(),
                 Ev::StretchCheck => self.stretch_check(),
@@ -672,6 +701,38 @@ impl<'a> Simulation<'a> {
                     self.rearm(n.0);
                 }
             }
+            FaultKind::Blackhole(t) | FaultKind::GreyHole { target: t, .. } => {
+                nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
+                let behaviour = match fault.kind {
+                    FaultKind::GreyHole { drop, .. } => Behaviour::GreyHole { drop },
+                    _ => Behaviour::Blackhole,
+                };
+                for &n in &nodes {
+                    self.set_behaviour(n.0, behaviour);
+                }
+            }
+            FaultKind::Replay { target, delay } => {
+                links = faults::pick_links(target, self.topo, &self.gt, &mut rng);
+                for &e in &links {
+                    self.links[e as usize].replays.push((instance, ns(*delay)));
+                }
+            }
+            FaultKind::Impersonate { target, victim } => {
+                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                nodes.retain(|n| n.0 != victim.value);
+                for &n in &nodes {
+                    // Its honest self is gone: to the ground truth it is down.
+                    self.stop(n.0, false);
+                    self.gt.set_node(n, true, now);
+                    self.nodes[n.index()].posing_as = Some(victim.value);
+                    self.boot(n.0);
+                }
+            }
+            FaultKind::MalformedFlood { target, .. } => {
+                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                self.instances[instance as usize].flood_rng = Some(rng.clone());
+                self.push(self.now, Ev::Flood { instance });
+            }
         }
         self.fingerprint.driver(2, &[self.now, u64::from(spec), u64::from(k), nodes.len() as u64, links.len() as u64]);
         let t_heal = self.instances[instance as usize].t_heal.map(Instant::from_nanos);
@@ -737,6 +798,26 @@ impl<'a> Simulation<'a> {
                     self.rearm(n.0);
                 }
             }
+            FaultKind::Blackhole(_) | FaultKind::GreyHole { .. } => {
+                for &n in &nodes {
+                    self.set_behaviour(n.0, Behaviour::Honest);
+                }
+            }
+            FaultKind::Replay { .. } => {
+                for &e in &links {
+                    self.links[e as usize].replays.retain(|(i, _)| *i != instance);
+                }
+            }
+            FaultKind::Impersonate { .. } => {
+                for &n in &nodes {
+                    self.stop(n.0, false);
+                    self.nodes[n.index()].posing_as = None;
+                    self.gt.set_node(n, false, now);
+                    self.boot(n.0);
+                }
+            }
+            // The flood's own events stop at the heal time.
+            FaultKind::MalformedFlood { .. } => {}
         }
         self.fingerprint.driver(3, &[self.now, u64::from(instance)]);
     }
@@ -755,6 +836,44 @@ impl<'a> Simulation<'a> {
         self.instances[instance as usize].flap_down = down;
         self.fingerprint.driver(4, &[self.now, u64::from(instance), u64::from(down)]);
         self.push(self.now + ns(period) / 2, Ev::Flap { instance });
+    }
+
+    /// Makes a running node misbehave (or behave again); a stopped one is left alone.
+    fn set_behaviour(&mut self, i: u32, behaviour: Behaviour) {
+        let local = self.local_now(i);
+        let sn = &mut self.nodes[i as usize];
+        if sn.status != Status::Running {
+            return;
+        }
+        sn.node.as_mut().expect("a running node has a process").set_behaviour(local, behaviour);
+        self.drain(i, false);
+    }
+
+    /// One round of a malformed flood: a frame of random bytes from every flooding node on
+    /// every interface, then the next round.
+    fn flood(&mut self, instance: u32) {
+        let inst = &self.instances[instance as usize];
+        let FaultKind::MalformedFlood { rate_per_s, .. } = self.scenario.faults[inst.spec as usize].kind else { return };
+        if inst.t_heal.is_some_and(|h| self.now >= h) {
+            return;
+        }
+        let nodes = inst.nodes.clone();
+        let mut rng = self.instances[instance as usize].flood_rng.take().expect("a flood has its stream");
+        let mut frame = Vec::with_capacity(FLOOD_FRAME_LEN_MAX);
+        for n in nodes {
+            if self.nodes[n.index()].status != Status::Running {
+                continue;
+            }
+            for iface in 0..self.nodes[n.index()].ifaces.len() {
+                frame.clear();
+                frame.resize(rng.random_range(FLOOD_FRAME_LEN_MIN..=FLOOD_FRAME_LEN_MAX), 0);
+                rng.fill_bytes(&mut frame);
+                self.stats.frames_flooded += 1;
+                self.transmit(n.0, IfIndex(iface as u16), Dest::Multicast, TrafficClass::Data, &frame);
+            }
+        }
+        self.instances[instance as usize].flood_rng = Some(rng);
+        self.push(self.now + 1_000_000_000 / u64::from(rate_per_s), Ev::Flood { instance });
     }
 
     fn apply_degrades(&mut self, e: u32) {
@@ -790,6 +909,7 @@ impl<'a> Simulation<'a> {
             nodes: u64::from(self.topo.node_count()),
             loops: self.loops,
             false_positives: eval.false_positives,
+            honest_isolated: eval.honest_isolated,
             probes: u64::from(eval.probes_total),
             probes_ok: u64::from(eval.probes_ok),
             control_bytes: self.control_bytes,

@@ -34,13 +34,33 @@ impl Identities {
 
     /// Node `i`'s identity, for one boot.
     pub fn trust(&mut self, i: u32) -> Trust {
-        let key = SigningKey::generate(&mut CryptoRng::from_seed(seed::key(self.seed, "identity", u64::from(i), 0)));
-        let certificate = self.certificates[i as usize]
+        let key = self.key(i);
+        let certificate = self.certificate(i, &key);
+        self.with(key, certificate)
+    }
+
+    /// What node `i` can present when it poses as `victim`: the victim's certificate, which
+    /// is public, and its own key, since the victim's never leaves the victim.
+    pub fn impostor(&mut self, i: u32, victim: u32) -> Trust {
+        let victim_key = self.key(victim);
+        let certificate = self.certificate(victim, &victim_key);
+        self.with(self.key(i), certificate)
+    }
+
+    fn key(&self, i: u32) -> SigningKey {
+        SigningKey::generate(&mut CryptoRng::from_seed(seed::key(self.seed, "identity", u64::from(i), 0)))
+    }
+
+    fn certificate(&mut self, i: u32, key: &SigningKey) -> Certificate {
+        self.certificates[i as usize]
             .get_or_insert_with(|| {
                 let mut rng = CryptoRng::from_seed(seed::key(self.seed, "certificate", u64::from(i), 0));
                 Certificate::issue(&self.anchor, &mut rng, NodeId(i), key.public(), self.not_after_s)
             })
-            .clone();
+            .clone()
+    }
+
+    fn with(&self, key: SigningKey, certificate: Certificate) -> Trust {
         Trust {
             key,
             certificate: Some(certificate),

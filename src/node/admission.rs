@@ -16,7 +16,7 @@
 //! `security.handshakes_per_s`, because each answer costs a signature.
 
 use super::outbox::{Outbox, TrafficClass, Transmit};
-use super::{NEIGHBOUR_GC_HELLOS, Node};
+use super::{Misbehaviour, NEIGHBOUR_GC_HELLOS, Node};
 use crate::config::SecurityConfig;
 use crate::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use crate::pq::{CryptoRng, KeyId};
@@ -202,6 +202,8 @@ impl Security {
 /// Why a security input was dropped, for the counters.
 enum Dismissal {
     Refused(Refusal),
+    /// A signature that does not verify: the sender does not hold the key it presents.
+    Unproven,
     Rejected,
 }
 
@@ -209,7 +211,8 @@ impl From<HandshakeError> for Dismissal {
     fn from(e: HandshakeError) -> Self {
         match e {
             HandshakeError::Refused(r) => Dismissal::Refused(r),
-            _ => Dismissal::Rejected,
+            HandshakeError::BadSignature(_) => Dismissal::Unproven,
+            HandshakeError::Malformed(_) | HandshakeError::BadKemKey(_) => Dismissal::Rejected,
         }
     }
 }
@@ -249,15 +252,15 @@ impl Node {
             FrameKind::Control | FrameKind::Data => self.stats.unauthenticated_rx += 1,
             FrameKind::Beacon => match wire::decode_beacon(body) {
                 Ok(incarnation) => self.on_beacon(iface, src, hdr.sender, incarnation),
-                Err(e) => self.decode_error(e),
+                Err(e) => self.malformed(iface, src, e),
             },
             FrameKind::Handshake => match wire::decode_fragment(body) {
                 Ok(f) => self.on_fragment(iface, src, hdr.sender, &f),
-                Err(e) => self.decode_error(e),
+                Err(e) => self.malformed(iface, src, e),
             },
             FrameKind::Sealed => match wire::decode_sealed(frame) {
                 Ok(s) => self.on_sealed(iface, src, hdr.sender, &s),
-                Err(e) => self.decode_error(e),
+                Err(e) => self.malformed(iface, src, e),
             },
         }
     }
@@ -370,8 +373,15 @@ impl Node {
             Err(Dismissal::Refused(r)) => {
                 self.stats.identities_refused += 1;
                 self.stats.last_refusal = Some(r);
+                if r.is_false_claim() {
+                    self.evidence(iface, src, Misbehaviour::Impersonation);
+                }
             }
             Err(Dismissal::Rejected) => self.stats.handshakes_rejected += 1,
+            Err(Dismissal::Unproven) => {
+                self.stats.handshakes_rejected += 1;
+                self.evidence(iface, src, Misbehaviour::Impersonation);
+            }
         }
     }
 
@@ -478,7 +488,11 @@ impl Node {
         }
         match result {
             Err(OpenError::Forged | OpenError::UnknownEpoch { .. }) => self.stats.forged_rx += 1,
-            Err(OpenError::Replayed(_) | OpenError::TooOld { .. }) => self.stats.replayed_rx += 1,
+            Err(OpenError::Replayed(_) | OpenError::TooOld { .. }) => {
+                self.stats.replayed_rx += 1;
+                self.security.as_mut().expect("secure node").opened = opened;
+                return self.evidence(iface, src, Misbehaviour::Replay);
+            }
             Ok(()) => {
                 p.addr = src;
                 p.heard_at = now;

@@ -12,11 +12,14 @@ pub(crate) struct PendingProbe {
     pub id: u64,
     pub dst: NodeId,
     pub deadline: Instant,
+    /// The neighbour slot it left through, and who was there: a loss is evidence about it.
+    pub via: u16,
+    pub via_id: NodeId,
 }
 
 impl Node {
-    /// Hands a packet to the next hop toward `d.dst`.
-    fn route_data(&mut self, d: &Data<'_>) -> Result<(), CommandError> {
+    /// Hands a packet to the next hop toward `d.dst`; returns that neighbour's slot.
+    pub(super) fn route_data(&mut self, d: &Data<'_>) -> Result<u16, CommandError> {
         let Some((via, _, _)) = self.forwarding_route(d.dst) else {
             self.stats.data_no_route += 1;
             return Err(CommandError::NoRoute(d.dst));
@@ -26,7 +29,7 @@ impl Node {
         if !self.outbox.push_data(iface, Dest::Unicast(addr), d, &mut self.scratch) {
             return Err(CommandError::QueueFull { what: "outbox", limit: self.cfg.limits.max_outbox_frames });
         }
-        Ok(())
+        Ok(via)
     }
 
     pub(super) fn send_probe(&mut self, dst: NodeId, id: u64) -> Result<(), CommandError> {
@@ -52,9 +55,10 @@ impl Node {
             payload: &[],
         };
         match self.route_data(&probe) {
-            Ok(()) => {
+            Ok(via) => {
                 let deadline = now + self.cfg.probe_timeout;
-                self.probes.push_back(PendingProbe { id, dst, deadline });
+                let via_id = self.nb(usize::from(via)).id;
+                self.probes.push_back(PendingProbe { id, dst, deadline, via, via_id });
                 Ok(())
             }
             Err(CommandError::NoRoute(_)) => {
@@ -75,7 +79,7 @@ impl Node {
             self.deliver(&d);
             return Ok(());
         }
-        self.route_data(&d)
+        self.route_data(&d).map(|_| ())
     }
 
     fn deliver(&mut self, d: &Data<'_>) {
@@ -91,6 +95,9 @@ impl Node {
             if d.ttl <= 1 {
                 self.stats.ttl_expired += 1;
                 self.emit(Event::Incident { at: now, incident: Incident::TtlExpired { src: d.src, dst: d.dst } });
+                return;
+            }
+            if self.drops_transit() {
                 return;
             }
             let fwd = Data { ttl: d.ttl - 1, ..d };
@@ -123,6 +130,34 @@ impl Node {
                 let rtt = now.saturating_since(Instant::from_nanos(d.origin_ts));
                 self.emit(Event::Probe { at: now, id: p.id, dst: p.dst, outcome: ProbeOutcome::Delivered { rtt } });
             }
+            DataClass::AuditProbe => {
+                let Some(relay) = payload_id(d.payload) else { return self.decode_error(wire::DecodeError::TruncatedData) };
+                let sender = d.src.0.to_be_bytes();
+                let echo = Data { src: self.id, dst: relay, ttl: self.cfg.ttl, class: DataClass::AuditEcho, payload: &sender, ..d };
+                let _ = self.route_data(&echo);
+            }
+            DataClass::AuditEcho => {
+                let Some(origin) = payload_id(d.payload) else { return self.decode_error(wire::DecodeError::TruncatedData) };
+                if origin == self.id {
+                    return self.audit_echo(d.id);
+                }
+                // We are the relay: the audit's origin is our neighbour, and the echo goes
+                // straight to it, as everything it sends through us would come back.
+                let Some((iface, addr)) = self
+                    .neighbours
+                    .iter()
+                    .flatten()
+                    .find(|nb| nb.id == origin && nb.link == super::neighbour::Link::Up)
+                    .map(|nb| (nb.iface, nb.addr))
+                else {
+                    return;
+                };
+                if self.drops_transit() {
+                    return;
+                }
+                let echo = Data { dst: origin, ttl: self.cfg.ttl, ..d };
+                let _ = self.outbox.push_data(iface, Dest::Unicast(addr), &echo, &mut self.scratch);
+            }
         }
     }
 
@@ -133,7 +168,13 @@ impl Node {
             }
             self.probes.pop_front();
             self.stats.probes_lost += 1;
+            self.transit_lost(p.via, p.via_id, p.dst);
             self.emit(Event::Probe { at: self.now, id: p.id, dst: p.dst, outcome: ProbeOutcome::Lost });
         }
     }
+}
+
+/// The node id an audit payload carries.
+fn payload_id(payload: &[u8]) -> Option<NodeId> {
+    Some(NodeId(u32::from_be_bytes(payload.try_into().ok()?)))
 }

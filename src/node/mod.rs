@@ -16,11 +16,13 @@
 mod admission;
 mod dataplane;
 mod detector;
+mod guard;
 mod neighbour;
 mod outbox;
 mod routing;
 
 pub use detector::{DETECTOR_WINDOW_MAX, phi_to_z_milli};
+pub use guard::{AUDIT_PROBES_MAX, Behaviour, Misbehaviour};
 use detector::DetectorParams;
 pub use neighbour::{LINK_COST_UNIT, NeighbourState};
 pub use outbox::{TrafficClass, Transmit};
@@ -31,6 +33,7 @@ use crate::time::Instant;
 use crate::secure::{Refusal, Trust};
 use crate::wire::{self, DecodeError, FrameKind, Header, Tlv, TlvIter};
 use admission::Security;
+use guard::{Guard, Report};
 use dataplane::PendingProbe;
 use neighbour::{Confirm, Link, Neighbour};
 use outbox::{ByteQueue, Outbox};
@@ -83,6 +86,13 @@ pub enum Incident {
     NeighbourRestarted { iface: IfIndex, peer: NodeId },
     /// A data packet ran out of TTL here: a forwarding loop or a path longer than the TTL.
     TtlExpired { src: NodeId, dst: NodeId },
+    /// Whoever sends from `addr` on `iface` was caught misbehaving and is isolated for
+    /// `security.isolation`: its frames dropped unread (an address), or its routes flushed
+    /// and its updates ignored (an admitted neighbour that drops transit).
+    Isolated { iface: IfIndex, addr: PeerAddr, misbehaviour: Misbehaviour },
+    /// An attack seen on `iface` that cannot be pinned on a sender (a replay carries the
+    /// address of the node it was captured from): reported, nobody isolated.
+    Attack { iface: IfIndex, addr: PeerAddr, misbehaviour: Misbehaviour },
 }
 
 /// Commands from the application or the operator.
@@ -158,6 +168,18 @@ pub struct NodeStats {
     /// Beacons, handshakes or sealed frames reaching a node without link security (or the
     /// other way round): a neighbour configured differently.
     pub security_mismatch_rx: u64,
+    // Byzantine neighbours (see `guard`); all zero on a node without an identity.
+    /// Frames dropped unread because their sender's address is isolated.
+    pub blocked_rx: u64,
+    /// Addresses and neighbours isolated.
+    pub isolations: u64,
+    /// Attacks reported that could not be pinned on a sender (replays).
+    pub attacks_reported: u64,
+    /// Audits of a next hop this node started, and audits of itself it answered.
+    pub audits_started: u64,
+    pub audits_answered: u64,
+    /// Route updates from an isolated neighbour, ignored.
+    pub updates_isolated: u64,
 }
 
 /// A read-only view of one neighbour, for drivers and checkers.
@@ -216,6 +238,9 @@ pub struct Node {
     stats: NodeStats,
     /// Link security: present when the node was given an identity.
     security: Option<Box<Security>>,
+    /// Byzantine detection: present exactly when `security` is.
+    guard: Option<Box<Guard>>,
+    behaviour: Behaviour,
 }
 
 /// A node's memory by part, in bytes; see [`Node::state_bytes`].
@@ -323,6 +348,7 @@ impl Node {
         // Drawn last, and only with an identity, so a node without one sees the same stream
         // as before link security existed.
         let security = trust.map(|t| Box::new(Security::new(t, rng.random(), &cfg.security, now)));
+        let guard = security.is_some().then(Box::<Guard>::default);
         let frame_len_max = if security.is_some() { wire::MAX_SEALABLE_FRAME_LEN } else { wire::MAX_FRAME_LEN };
         Ok(Node {
             id,
@@ -356,6 +382,8 @@ impl Node {
             deliveries: ByteQueue::new(max_deliveries),
             stats: NodeStats::default(),
             security,
+            guard,
+            behaviour: Behaviour::Honest,
             cfg,
         })
     }
@@ -389,7 +417,8 @@ impl Node {
                 + self.events.capacity() * size_of::<Event>()
                 + self.probes.capacity() * size_of::<PendingProbe>()
                 + self.deliveries.heap_bytes()
-                + self.security.as_ref().map_or(0, |s| size_of::<Security>() + s.heap_bytes()),
+                + self.security.as_ref().map_or(0, |s| size_of::<Security>() + s.heap_bytes())
+                + self.guard.as_ref().map_or(0, |g| size_of::<Guard>() + g.heap_bytes()),
         }
     }
 
@@ -455,8 +484,11 @@ impl Node {
         self.advance(now);
         self.stats.frames_rx += 1;
         self.stats.bytes_rx += bytes.len() as u64;
+        if self.blocked(iface, src) {
+            return self.finish_input();
+        }
         match wire::decode_frame(bytes) {
-            Err(e) => self.decode_error(e),
+            Err(e) => self.malformed(iface, src, e),
             Ok((hdr, _)) if hdr.sender == self.id => self.stats.own_frames_rx += 1,
             Ok(_) if iface.index() >= self.ifaces() => self.stats.unknown_iface_rx += 1,
             Ok((hdr, body)) if self.security.is_some() => self.secure_frame(iface, src, hdr, bytes, body),
@@ -519,6 +551,7 @@ impl Node {
         self.request_timers();
         self.probe_timers();
         self.security_timers();
+        self.guard_timers();
         self.finish_input();
     }
 
@@ -570,6 +603,9 @@ impl Node {
         }
         if let Some(s) = &self.security {
             t = t.min(s.next_deadline());
+        }
+        if let Some(g) = &self.guard {
+            t = t.min(g.next_deadline());
         }
         t
     }
@@ -637,6 +673,12 @@ impl Node {
         self.stats.last_decode_error = Some(e);
     }
 
+    /// A frame from `src` that does not decode: counted, and evidence against the sender.
+    fn malformed(&mut self, iface: IfIndex, src: PeerAddr, e: DecodeError) {
+        self.decode_error(e);
+        self.evidence(iface, src, Misbehaviour::MalformedFlood);
+    }
+
     fn find_neighbour(&self, iface: IfIndex, id: NodeId) -> Option<usize> {
         self.keys.iter().position(|&k| k == Some((iface, id)))
     }
@@ -666,11 +708,12 @@ impl Node {
                         self.on_ihu(s, addressee_incarnation, rxcost, echo_timestamp_us, hold_us);
                     }
                 }
-                Tlv::Update { dest, seqno, metric, interval_ms } => {
-                    if let Some(s) = slot {
-                        self.on_update(s, dest, seqno, metric, interval_ms);
-                    }
-                }
+                Tlv::Update { dest, seqno, metric, interval_ms } => match slot {
+                    // An isolated neighbour is still a destination: only routes through it go.
+                    Some(s) if dest != sender && self.isolated(s) => self.stats.updates_isolated += 1,
+                    Some(s) => self.on_update(s, dest, seqno, metric, interval_ms),
+                    None => {}
+                },
                 Tlv::RouteRequest { dest } => self.on_route_request(dest),
                 Tlv::WildcardRequest => self.dump_routes(Some(iface)),
                 Tlv::SeqnoRequest { dest, seqno, hop_count, origin } => {
@@ -682,6 +725,16 @@ impl Node {
                 Tlv::Pong { nonce } => {
                     if let Some(s) = slot {
                         self.on_pong(s, nonce);
+                    }
+                }
+                Tlv::Audit { dest, nonce } => {
+                    if let Some(s) = slot {
+                        self.on_audit(s, dest, nonce);
+                    }
+                }
+                Tlv::AuditReport { nonce, delivered, sent, next_hop, metric } => {
+                    if let Some(s) = slot {
+                        self.on_audit_report(s, nonce, Report { delivered: delivered.min(sent), sent, next_hop, metric });
                     }
                 }
             }

@@ -184,6 +184,12 @@ impl RouteTable {
         self.dests.get(&dest)?.selected.map(|s| (s.via, s.metric, s.seqno))
     }
 
+    /// The metric the neighbour in slot `via` offers for `dest`, if it offers a route.
+    pub fn offered(&self, dest: NodeId, via: u16) -> Option<u16> {
+        let e = self.dests.get(&dest)?;
+        e.position(via).map(|i| e.routes[i].metric)
+    }
+
     /// The earliest of: a seqno request to resend, batched updates to flush.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.batches.iter().filter_map(|b| b.due).chain(self.next_request_at).min()
@@ -631,7 +637,10 @@ impl Node {
         self.push_update(Tlv::Update { dest, seqno, metric, interval_ms }, only);
     }
 
-    fn push_update(&mut self, tlv: Tlv, only: Option<IfIndex>) {
+    fn push_update(&mut self, mut tlv: Tlv, only: Option<IfIndex>) {
+        if let Tlv::Update { dest, metric, .. } = &mut tlv {
+            *metric = self.forged_metric(*dest, *metric);
+        }
         let ifaces = self.ifaces();
         match only {
             Some(i) => self.outbox.push(i, Dest::Multicast, tlv, ifaces),

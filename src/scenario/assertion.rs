@@ -20,6 +20,8 @@ pub enum Metric {
     Loops,
     /// Neighbours declared down while alive and connected.
     FalsePositives,
+    /// Honest nodes isolated by honest nodes as Byzantine.
+    HonestIsolated,
     /// Faults after which reachability did not come back within the recovery window.
     Unrecovered,
     /// Faults nobody detected.
@@ -31,13 +33,14 @@ pub enum Metric {
 }
 
 impl Metric {
-    const ALL: [(&'static str, Metric); 10] = [
+    const ALL: [(&'static str, Metric); 11] = [
         ("mttd", Metric::Mttd),
         ("mttr", Metric::Mttr),
         ("steady", Metric::Steady),
         ("stretch", Metric::Stretch),
         ("loops", Metric::Loops),
         ("false_positives", Metric::FalsePositives),
+        ("honest_isolated", Metric::HonestIsolated),
         ("unrecovered", Metric::Unrecovered),
         ("undetected", Metric::Undetected),
         ("probe_success", Metric::ProbeSuccess),

@@ -413,6 +413,39 @@ struct ClockFile {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct GreyHoleFile {
+    target: NodeTarget,
+    drop: Percent,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayFile {
+    target: LinkTarget,
+    #[serde(default = "default_replay_delay", with = "serde_duration")]
+    delay: Duration,
+}
+
+fn default_replay_delay() -> Duration {
+    Duration::from_secs(1)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImpersonateFile {
+    target: NodeTarget,
+    victim: Spanned<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloodFile {
+    target: NodeTarget,
+    rate_per_s: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FaultFile {
     #[serde(default)]
     name: Option<String>,
@@ -440,6 +473,16 @@ struct FaultFile {
     degrade: Option<Degrade>,
     #[serde(default)]
     clock: Option<ClockFile>,
+    #[serde(default)]
+    blackhole: Option<NodeTarget>,
+    #[serde(default)]
+    grey_hole: Option<GreyHoleFile>,
+    #[serde(default)]
+    replay: Option<ReplayFile>,
+    #[serde(default)]
+    impersonate: Option<ImpersonateFile>,
+    #[serde(default)]
+    malformed_flood: Option<FloodFile>,
 }
 
 /// One fault entry: what, to whom, when, for how long.
@@ -474,6 +517,20 @@ pub enum FaultKind {
     /// Healing stops the drift; the step stays, as a monotonic clock never steps back. A
     /// negative step is a clock that stands still until real time catches up.
     Clock { target: NodeTarget, skew_ns: i64, drift_ppm: i32 },
+    /// Byzantine: the nodes advertise every destination at one hop, reachable or not, and
+    /// drop what they are given to forward. Healing makes them honest again.
+    Blackhole(NodeTarget),
+    /// Byzantine: the nodes drop this share of what they are given to forward.
+    GreyHole { target: NodeTarget, drop: Percent },
+    /// An attacker on the links captures every frame crossing them and sends each again
+    /// `delay` later, from the address it was captured from.
+    Replay { target: LinkTarget, delay: Duration },
+    /// The nodes restart with `victim`'s certificate (public) but their own key, which is
+    /// all an attacker without the victim's key can present. Healing restarts them as
+    /// themselves.
+    Impersonate { target: NodeTarget, victim: Spanned<u32> },
+    /// The nodes send `rate_per_s` malformed frames per second on every interface.
+    MalformedFlood { target: NodeTarget, rate_per_s: u32 },
 }
 
 impl FaultKind {
@@ -488,7 +545,25 @@ impl FaultKind {
             FaultKind::Partition(_) => "partition",
             FaultKind::Degrade(_) => "degrade",
             FaultKind::Clock { .. } => "clock",
+            FaultKind::Blackhole(_) => "blackhole",
+            FaultKind::GreyHole { .. } => "grey_hole",
+            FaultKind::Replay { .. } => "replay",
+            FaultKind::Impersonate { .. } => "impersonate",
+            FaultKind::MalformedFlood { .. } => "malformed_flood",
         }
+    }
+
+    /// Whether the fault is a node (or attacker) misbehaving, which the mesh is expected to
+    /// detect and isolate; these need link security.
+    pub fn is_byzantine(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::Blackhole(_)
+                | FaultKind::GreyHole { .. }
+                | FaultKind::Replay { .. }
+                | FaultKind::Impersonate { .. }
+                | FaultKind::MalformedFlood { .. }
+        )
     }
 
     /// Whether the fault is a failure the mesh is expected to detect and repair. A clock
@@ -501,7 +576,17 @@ impl FaultKind {
     /// Whether the fault acts on nodes (detected by neighbours suspecting them) rather than
     /// on links (detected by route changes around them).
     pub fn is_node_fault(&self) -> bool {
-        matches!(self, FaultKind::Crash(_) | FaultKind::Restart { .. } | FaultKind::Pause(_) | FaultKind::Clock { .. })
+        matches!(
+            self,
+            FaultKind::Crash(_)
+                | FaultKind::Restart { .. }
+                | FaultKind::Pause(_)
+                | FaultKind::Clock { .. }
+                | FaultKind::Blackhole(_)
+                | FaultKind::GreyHole { .. }
+                | FaultKind::Impersonate { .. }
+                | FaultKind::MalformedFlood { .. }
+        )
     }
 }
 
@@ -636,7 +721,19 @@ impl Scenario {
         check_topology(&f.topology, &origin)?;
         let mut faults = Vec::with_capacity(f.faults.len());
         for (i, spanned) in f.faults.into_iter().enumerate() {
-            faults.push(convert_fault(i, spanned, f.warmup, f.duration, &origin)?);
+            let location = spanned.referenced;
+            let fault = convert_fault(i, spanned, f.warmup, f.duration, &origin)?;
+            if fault.kind.is_byzantine() && f.security.is_none() {
+                return Err(at(
+                    location,
+                    format!(
+                        "faults[{i}].{}: a Byzantine fault needs `security: {{ trust: anchor }}`; without link \
+                         security no frame names its sender and nodes run no Byzantine detection",
+                        fault.kind.label()
+                    ),
+                ));
+            }
+            faults.push(fault);
         }
         Ok(Scenario {
             name: f.name,
@@ -697,14 +794,19 @@ impl Scenario {
         for (i, fault) in self.faults.iter().enumerate() {
             let field = format!("faults[{i}].{}", fault.kind.label());
             match &fault.kind {
-                FaultKind::Crash(t) | FaultKind::Pause(t) => check_nodes(t, &field)?,
-                FaultKind::Restart { target, .. } | FaultKind::Clock { target, .. } => {
-                    check_nodes(target, &format!("{field}.target"))?
+                FaultKind::Crash(t) | FaultKind::Pause(t) | FaultKind::Blackhole(t) => check_nodes(t, &field)?,
+                FaultKind::Restart { target, .. }
+                | FaultKind::Clock { target, .. }
+                | FaultKind::GreyHole { target, .. }
+                | FaultKind::MalformedFlood { target, .. } => check_nodes(target, &format!("{field}.target"))?,
+                FaultKind::Impersonate { target, victim } => {
+                    check_nodes(target, &format!("{field}.target"))?;
+                    check(victim, format!("{field}.victim"))?;
                 }
                 FaultKind::LinkDown(t) => check_links(t, &field)?,
-                FaultKind::LinkFlap { target, .. } | FaultKind::Degrade(Degrade { target, .. }) => {
-                    check_links(target, &format!("{field}.target"))?
-                }
+                FaultKind::LinkFlap { target, .. }
+                | FaultKind::Degrade(Degrade { target, .. })
+                | FaultKind::Replay { target, .. } => check_links(target, &format!("{field}.target"))?,
                 FaultKind::Partition(Partition::Groups(groups)) => {
                     for (g, group) in groups.iter().enumerate() {
                         for (j, id) in group.iter().enumerate() {
@@ -861,11 +963,36 @@ fn convert_fault(
             FaultKind::Clock { target: c.target, skew_ns: c.skew.map_or(0, |s| s.0), drift_ppm: c.drift.map_or(0, |d| d.0) },
         ));
     }
+    if let Some(t) = f.blackhole {
+        kinds.push(("blackhole", FaultKind::Blackhole(t)));
+    }
+    if let Some(g) = f.grey_hole {
+        if g.drop == Percent::ZERO {
+            return bad("grey_hole.drop: must be more than 0%".into());
+        }
+        kinds.push(("grey_hole", FaultKind::GreyHole { target: g.target, drop: g.drop }));
+    }
+    if let Some(r) = f.replay {
+        if r.delay.is_zero() {
+            return bad("replay.delay: must be more than 0s".into());
+        }
+        kinds.push(("replay", FaultKind::Replay { target: r.target, delay: r.delay }));
+    }
+    if let Some(i) = f.impersonate {
+        kinds.push(("impersonate", FaultKind::Impersonate { target: i.target, victim: i.victim }));
+    }
+    if let Some(m) = f.malformed_flood {
+        if !(1..=100_000).contains(&m.rate_per_s) {
+            return bad(format!("malformed_flood.rate_per_s: is {}, expected 1 to 100000", m.rate_per_s));
+        }
+        kinds.push(("malformed_flood", FaultKind::MalformedFlood { target: m.target, rate_per_s: m.rate_per_s }));
+    }
     let kind = match kinds.len() {
         1 => kinds.pop().expect("one element").1,
         0 => {
             return bad(
-                "no fault kind; add one of crash, restart, pause, link_down, link_flap, partition, degrade, clock"
+                "no fault kind; add one of crash, restart, pause, link_down, link_flap, partition, degrade, clock, \
+                 blackhole, grey_hole, replay, impersonate, malformed_flood"
                     .into(),
             );
         }

@@ -103,6 +103,15 @@ pub enum Refusal {
     Expired { not_after_s: u64, now_s: u64 },
 }
 
+impl Refusal {
+    /// Whether the peer claimed an identity that is not its own (an id its key does not
+    /// derive, a certificate for another node or key, or a forged certificate), as opposed
+    /// to one our policy does not accept (an unknown key, none or an expired certificate).
+    pub fn is_false_claim(&self) -> bool {
+        matches!(self, Refusal::IdMismatch { .. } | Refusal::CertificateMismatch { .. } | Refusal::BadCertificate)
+    }
+}
+
 /// This node's identity and its trust policy: everything the handshake needs besides time
 /// and randomness.
 #[derive(Debug)]

@@ -174,6 +174,9 @@ pub fn events_frame(runs: &[(RunResult, Duration)]) -> PolarsResult<DataFrame> {
             column!(rows, "next_hop", |r| r.1.next_hop),
             column!(rows, "previous", |r| r.1.previous),
             column!(rows, "metric", |r| r.1.metric.map(u32::from)),
+            column!(rows, "iface", |r| r.1.iface.map(u32::from)),
+            column!(rows, "addr", |r| r.1.addr.clone()),
+            column!(rows, "misbehaviour", |r| r.1.misbehaviour.map(|m| m.label().to_string())),
         ],
     )
 }

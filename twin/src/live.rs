@@ -67,6 +67,14 @@ enum Status {
 /// fault kind runs live, but degradation other than loss needs netem.
 fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
     for f in &scenario.faults {
+        if f.kind.is_byzantine() {
+            bail!(
+                "fault `{}`: Byzantine faults ({}) do not run on a live mesh yet, only in the simulator; \
+                 run it with x0 run",
+                f.name,
+                f.kind.label()
+            );
+        }
         let FaultKind::Degrade(d) = &f.kind else { continue };
         let kernel_lacks = [
             ("latency", d.latency.is_some()),
@@ -369,6 +377,7 @@ impl<'a> Live<'a> {
                     self.set_loss(e, i, Some(d.loss.map_or(0.0, |l| f64::from(l.ppm()) / 1e6)))?;
                 }
             }
+            kind => bail!("{} faults do not run live (check_supported refuses them first)", kind.label()),
         }
         let heal = self.instances[i as usize].heal_ns.map(Instant::from_nanos);
         let ends = links.iter().map(|&e| {
@@ -577,6 +586,7 @@ impl<'a> Live<'a> {
                 nodes: u64::from(self.topo.node_count()),
                 loops: 0,
                 false_positives: eval.false_positives,
+                honest_isolated: eval.honest_isolated,
                 probes: u64::from(eval.probes_total),
                 probes_ok: u64::from(eval.probes_ok),
                 control_bytes: 0,

@@ -429,6 +429,7 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
                 kind: "crash",
                 node_fault: true,
                 failure: true,
+                byzantine: false,
                 t_inject: t,
                 t_heal: None,
                 nodes: vec![NodeId(crash)],

@@ -141,6 +141,8 @@ impl FaultRow {
             kind: "",
             node_fault: self.node_fault,
             failure: self.failure,
+            // Detection is already computed: the kind of detection does not matter here.
+            byzantine: false,
             t_inject: at(self.t_inject_ns),
             t_heal: self.t_heal_ns.map(at),
             nodes: Vec::new(),
@@ -336,6 +338,7 @@ impl RunReport {
             ("detected / disrupted routing", format!("{} / {}", s.detected, s.disrupted)),
             ("unrecovered", s.unrecovered.to_string()),
             ("false positives", s.false_positives.to_string()),
+            ("honest nodes isolated", s.honest_isolated.to_string()),
             ("forwarding loops seen", s.loops.to_string()),
             ("probe success after warmup", format!("{:.3}% of {}", s.probe_success * 100.0, s.probes)),
             ("route stretch (hops)", stretch),
