@@ -323,6 +323,9 @@ impl Node {
 
     /// A probe of ours sent through the neighbour in `slot` (then `peer`) to `dest` was lost.
     pub(super) fn transit_lost(&mut self, slot: u16, peer: NodeId, dest: NodeId) {
+        if self.guard.is_none() {
+            return;
+        }
         let (now, c) = (self.now, &self.cfg.security);
         let (window, trigger) = (c.audit_window, c.audit_losses);
         let usable = self.neighbours.get(usize::from(slot)).and_then(Option::as_ref).is_some_and(|nb| {
