@@ -15,7 +15,7 @@ const REKEY: RekeyPolicy = RekeyPolicy { frames: u64::MAX, interval: Duration::M
 
 fn certified(anchor: &SigningKey, id: u32) -> Trust {
     let key = SigningKey::generate(&mut CryptoRng::from_seed([id as u8; 32]));
-    let certificate = Certificate::issue(anchor, &mut CryptoRng::from_seed([0; 32]), NodeId(id), key.public(), u64::MAX);
+    let certificate = Certificate::issue(anchor, &mut CryptoRng::from_seed([0; 32]), NodeId(id), key.public().key_id(), u64::MAX);
     Trust { key, certificate: Some(certificate), policy: TrustPolicy::Anchor(anchor.public().clone()), clock_origin_s: 0 }
 }
 

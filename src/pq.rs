@@ -147,6 +147,18 @@ impl KeyId {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// Parses exactly 64 hex digits (either case).
+    pub fn from_hex(s: &str) -> Option<KeyId> {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut id = [0u8; 32];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(KeyId(id))
+    }
 }
 
 impl fmt::Debug for KeyId {

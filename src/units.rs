@@ -11,7 +11,7 @@ use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UnitError {
-    #[error("{value:?} is not a duration: expected a number and a unit, like \"100ms\", \"2s\", \"1.5m\" (units: ns, us, ms, s, m, h)")]
+    #[error("{value:?} is not a duration: expected a number and a unit, like \"100ms\", \"2s\", \"1.5m\" (units: ns, us, ms, s, m, h, d)")]
     Duration { value: String },
     #[error("{value:?} is negative: a duration here must be zero or more")]
     NegativeDuration { value: String },
@@ -76,6 +76,7 @@ fn duration_nanos_signed(raw: &str) -> Result<i128, UnitError> {
         "s" => 1_000_000_000,
         "m" | "min" => 60_000_000_000,
         "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
         _ => return Err(err()),
     };
     let ns = parse_scaled(number, scale).ok_or_else(err)?;

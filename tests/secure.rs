@@ -83,7 +83,7 @@ fn expired_and_foreign_certificates_are_refused() {
         &SigningKey::generate(&mut rng(99)),
         &mut rng(98),
         NodeId(3),
-        stranger.key.public(),
+        stranger.key.public().key_id(),
         1000,
     ));
     assert_eq!(handshake(&stranger, &a, 0).unwrap_err(), HandshakeError::Refused(Refusal::BadCertificate));

@@ -22,7 +22,7 @@ struct World {
 
 fn certified(anchor: &SigningKey, id: u32) -> Trust {
     let key = SigningKey::generate(&mut CryptoRng::from_seed([id as u8; 32]));
-    let certificate = Certificate::issue(anchor, &mut CryptoRng::from_seed([0; 32]), NodeId(id), key.public(), 1000);
+    let certificate = Certificate::issue(anchor, &mut CryptoRng::from_seed([0; 32]), NodeId(id), key.public().key_id(), 1000);
     Trust { key, certificate: Some(certificate), policy: TrustPolicy::Anchor(anchor.public().clone()), clock_origin_s: 0 }
 }
 

@@ -16,7 +16,7 @@ use x0tta6bl4::time::Instant;
 fn trust() -> Trust {
     let anchor = SigningKey::generate(&mut CryptoRng::from_seed([1; 32]));
     let key = SigningKey::generate(&mut CryptoRng::from_seed([2; 32]));
-    let certificate = Certificate::issue(&anchor, &mut CryptoRng::from_seed([3; 32]), NodeId(5), key.public(), u64::MAX);
+    let certificate = Certificate::issue(&anchor, &mut CryptoRng::from_seed([3; 32]), NodeId(5), key.public().key_id(), u64::MAX);
     Trust { key, certificate: Some(certificate), policy: TrustPolicy::Anchor(anchor.public().clone()), clock_origin_s: 0 }
 }
 

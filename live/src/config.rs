@@ -81,10 +81,10 @@ impl SecurityFile {
             (None, None, Some(list)) => {
                 let mut keys = BTreeSet::new();
                 for (i, hex) in list.iter().enumerate() {
-                    let bytes = crate::keyfile::unhex(hex).filter(|b| b.len() == 32).ok_or_else(|| {
+                    let key = KeyId::from_hex(hex).ok_or_else(|| {
                         format!("security.allowlist[{i}]: `{hex}` is not a key id (64 hex digits, logged by each node at start)")
                     })?;
-                    keys.insert(KeyId(bytes.try_into().expect("32 bytes")));
+                    keys.insert(key);
                 }
                 Ok(TrustConfig::Allowlist(keys))
             }

@@ -53,26 +53,33 @@ pub fn os_rng() -> Result<CryptoRng, IdentityError> {
 
 /// Reads the identity at `path`, or makes a new one there (readable by its owner only).
 pub fn load_or_create(path: &Path) -> Result<Identity, IdentityError> {
-    let key = match std::fs::metadata(path) {
-        Ok(meta) => {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(IdentityError::Exposed { path: path.into(), mode });
-            }
-            let text = std::fs::read_to_string(path).map_err(|source| IdentityError::Read { path: path.into(), source })?;
-            parse(path, &text)?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::generate(&mut os_rng()?);
-            let create = |source| IdentityError::Create { path: path.into(), source };
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(create)?;
-            f.write_all(render(&key).as_bytes()).map_err(create)?;
-            key
-        }
-        Err(source) => return Err(IdentityError::Read { path: path.into(), source }),
+    let key = match load(path) {
+        Ok(key) => key,
+        Err(IdentityError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => create(path)?,
+        Err(e) => return Err(e),
     };
     let secret_seed = pq::sha256(&key.secret_bytes()[..]);
     Ok(Identity { key, secret_seed })
+}
+
+/// Reads the key pair at `path`, refusing a file that others can read or change.
+pub fn load(path: &Path) -> Result<SigningKey, IdentityError> {
+    let read = |source| IdentityError::Read { path: path.into(), source };
+    let mode = std::fs::metadata(path).map_err(read)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(IdentityError::Exposed { path: path.into(), mode });
+    }
+    parse(path, &std::fs::read_to_string(path).map_err(read)?)
+}
+
+/// Makes a new key pair at `path`, readable by its owner only; an existing file is an
+/// error, never overwritten, since it may be the only copy of a key others trust.
+pub fn create(path: &Path) -> Result<SigningKey, IdentityError> {
+    let key = SigningKey::generate(&mut os_rng()?);
+    let create = |source| IdentityError::Create { path: path.into(), source };
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(create)?;
+    f.write_all(render(&key).as_bytes()).map_err(create)?;
+    Ok(key)
 }
 
 fn render(key: &SigningKey) -> String {

@@ -104,7 +104,7 @@ impl Authority {
     /// config's `security:` section.
     fn certify(&self, i: u32, identity: &Path) -> Result<String, MeshError> {
         let key = identity::load_or_create(identity)?.key;
-        let cert = Certificate::issue(&self.anchor, &mut identity::os_rng()?, NodeId(i), key.public(), self.not_after_s);
+        let cert = Certificate::issue(&self.anchor, &mut identity::os_rng()?, NodeId(i), key.public().key_id(), self.not_after_s);
         let cert_file = identity.with_extension("cert");
         trust::write_certificate(&cert_file, &cert)?;
         Ok(format!("security: {{ anchor: {}, certificate: {} }}\n", self.anchor_file.display(), cert_file.display()))

@@ -11,12 +11,12 @@
 //! ```
 
 use crate::config::TrustConfig;
-use crate::identity::Identity;
+use crate::identity::{self, Identity, IdentityError};
 use crate::keyfile::{self, hex};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use x0tta6bl4::ids::NodeId;
-use x0tta6bl4::pq::PublicKey;
+use x0tta6bl4::pq::{PublicKey, SigningKey};
 use x0tta6bl4::secure::{Certificate, Trust, TrustPolicy};
 
 #[derive(Debug, Error)]
@@ -37,6 +37,8 @@ pub enum TrustError {
          set `node_id: {derived}` (key {key})"
     )]
     IdNotDerived { configured: u32, derived: u32, key: String },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 fn read(path: &Path) -> Result<String, TrustError> {
@@ -94,6 +96,29 @@ pub fn read_certificate(path: &Path) -> Result<Certificate, TrustError> {
     Certificate::decode(&cert.bytes).ok_or_else(|| {
         malformed(path)((cert.line, format!("`certificate` is not {} bytes of certificate", Certificate::ENCODED_LEN)))
     })
+}
+
+/// What a key material file holds.
+pub enum KeyFile {
+    /// A key pair: a node's identity, or a trust anchor's signing key.
+    Pair(SigningKey),
+    /// A public key: a trust anchor file.
+    Public(PublicKey),
+    Certificate(Certificate),
+}
+
+/// Reads any of the three key material files, telling them apart by their fields.
+pub fn read_any(path: &Path) -> Result<KeyFile, TrustError> {
+    let text = read(path)?;
+    let [_, _, secret, certificate] =
+        keyfile::parse(&text, ["key_id", "public", "secret", "certificate"]).map_err(malformed(path))?;
+    if certificate.is_some() {
+        read_certificate(path).map(KeyFile::Certificate)
+    } else if secret.is_some() {
+        Ok(KeyFile::Pair(identity::load(path)?))
+    } else {
+        read_anchor(path).map(KeyFile::Public)
+    }
 }
 
 /// The node's identity under its configured trust policy, checked against `node_id`:

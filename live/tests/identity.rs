@@ -120,7 +120,7 @@ fn anchor_and_certificate_files_round_trip_and_must_name_this_node() {
 
     let key_file = dir.0.join("node.key");
     let key = identity::load_or_create(&key_file).expect("made").key;
-    let cert = Certificate::issue(&anchor, &mut rng, NodeId(7), key.public(), u64::MAX);
+    let cert = Certificate::issue(&anchor, &mut rng, NodeId(7), key.public().key_id(), u64::MAX);
     let cert_file = dir.0.join("node.cert");
     trust::write_certificate(&cert_file, &cert).expect("written");
     assert_eq!(trust::read_certificate(&cert_file).expect("read back"), cert);

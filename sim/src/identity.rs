@@ -55,7 +55,7 @@ impl Identities {
         self.certificates[i as usize]
             .get_or_insert_with(|| {
                 let mut rng = CryptoRng::from_seed(seed::key(self.seed, "certificate", u64::from(i), 0));
-                Certificate::issue(&self.anchor, &mut rng, NodeId(i), key.public(), self.not_after_s)
+                Certificate::issue(&self.anchor, &mut rng, NodeId(i), key.public().key_id(), self.not_after_s)
             })
             .clone()
     }

@@ -48,11 +48,16 @@ impl Certificate {
         m
     }
 
-    /// The anchor signs `key` as node `node` until `not_after_s`.
-    pub fn issue(anchor: &SigningKey, rng: &mut CryptoRng, node: NodeId, key: &PublicKey, not_after_s: u64) -> Self {
-        let key = key.key_id();
+    /// The anchor signs the key with id `key` as node `node` until `not_after_s`. The id is
+    /// enough: an operator certifies a node from the key id it logs, without its public key.
+    pub fn issue(anchor: &SigningKey, rng: &mut CryptoRng, node: NodeId, key: KeyId, not_after_s: u64) -> Self {
         let signature = anchor.sign(rng, &Self::signed_bytes(node, &key, not_after_s));
         Certificate { node, key, not_after_s, signature }
+    }
+
+    /// Whether `anchor` signed this certificate (expiry is not judged here).
+    pub fn is_signed_by(&self, anchor: &PublicKey) -> bool {
+        anchor.verify(&Self::signed_bytes(self.node, &self.key, self.not_after_s), &self.signature.0[..])
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -144,8 +149,7 @@ impl Trust {
                 if cert.node != claimed || cert.key != id {
                     return Err(Refusal::CertificateMismatch { cert_node: cert.node, cert_key: cert.key });
                 }
-                let signed = Certificate::signed_bytes(cert.node, &cert.key, cert.not_after_s);
-                if !anchor.verify(&signed, &cert.signature.0[..]) {
+                if !cert.is_signed_by(anchor) {
                     return Err(Refusal::BadCertificate);
                 }
                 if cert.not_after_s < now_s {

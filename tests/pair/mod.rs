@@ -130,7 +130,7 @@ impl Anchored {
 
     pub fn node(&self, id: u32, not_after_s: u64) -> Trust {
         let key = SigningKey::generate(&mut rng(id as u8));
-        let cert = Certificate::issue(&self.anchor, &mut rng(100 + id as u8), NodeId(id), key.public(), not_after_s);
+        let cert = Certificate::issue(&self.anchor, &mut rng(100 + id as u8), NodeId(id), key.public().key_id(), not_after_s);
         Trust {
             key,
             certificate: Some(cert),

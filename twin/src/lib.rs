@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod compare;
 pub mod files;
+pub mod keys;
 pub mod live;
 pub mod peer;
 pub mod merge;

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use x0_twin::out::outln;
-use x0_twin::{bench, compare, live, merge, peer, run, topo};
+use x0_twin::{bench, compare, keys, live, merge, peer, run, topo};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,6 +31,9 @@ enum Command {
     Topo(topo::TopoArgs),
     /// Merge the result directories of a sharded sweep (`x0 run --shard I/N`).
     Merge(merge::MergeArgs),
+    /// Key material for link security: key pairs, the trust anchor, node certificates.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Benchmarks: the engine (phold), and x0-node against babeld (peer).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -45,14 +48,25 @@ fn main() -> ExitCode {
         Command::Validate { scenario } => validate(&scenario),
         Command::Topo(args) => topo::topo(&args).map(|()| ExitCode::SUCCESS),
         Command::Merge(args) => merge::merge(&args),
+        Command::Keys(cmd) => keys::keys(&cmd),
         Command::Bench(bench::BenchCommand::Phold(args)) => bench::phold(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(bench::BenchCommand::Peer(args)) => peer::peer(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            // Scenario errors carry their own "error:" header and snippet.
-            let text = format!("{e:#}");
+            // Scenario errors carry their own "error:" header and snippet. A cause that
+            // its context already spells out (thiserror messages quoting their source) is
+            // said once.
+            let mut text = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !text.contains(&cause) {
+                    if !text.is_empty() {
+                        text.push_str(": ");
+                    }
+                    text.push_str(&cause);
+                }
+            }
             if text.starts_with("error") { eprintln!("{text}") } else { eprintln!("error: {text}") }
             ExitCode::from(2)
         }

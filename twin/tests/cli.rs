@@ -160,3 +160,41 @@ fn shards_merge_into_exactly_the_unsharded_sweep() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nowhere/run.json"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The operator's path to a secure mesh: an anchor, a node key, a certificate from its key
+/// id, checked by `show` and accepted by the daemon's own trust loading; a wrong anchor, a
+/// bad key id and an overwrite are refused.
+#[test]
+fn keys_make_an_anchor_and_a_certificate_the_daemon_accepts() {
+    let dir = scratch("keys");
+    let ok = |args: &[&str]| {
+        let out = x0(args, &dir);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "x0 {args:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    ok(&["keys", "new", "anchor.key"]);
+    ok(&["keys", "anchor", "anchor.key", "--out", "anchor.pub"]);
+    let made = ok(&["keys", "new", "n7.key"]);
+    let key_id = made.lines().find_map(|l| l.strip_prefix("key id: ")).expect("key id printed").to_string();
+    ok(&["keys", "certify", "--anchor-key", "anchor.key", "--node-id", "7", "--key-id", &key_id, "--valid-for", "30d", "--out", "n7.cert"]);
+    let shown = ok(&["keys", "show", "n7.cert", "--anchor", "anchor.pub"]);
+    assert!(shown.contains("signed by anchor") && shown.contains(": yes") && shown.contains(&key_id), "{shown}");
+
+    let identity = x0_live::identity::load_or_create(&dir.join("n7.key")).expect("the key made above");
+    let policy = x0_live::config::TrustConfig::Anchor { anchor: dir.join("anchor.pub"), certificate: dir.join("n7.cert") };
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let trust = x0_live::trust::build(&policy, x0tta6bl4::ids::NodeId(7), identity, now_s).expect("the daemon accepts it");
+    assert_eq!(trust.node_id(), x0tta6bl4::ids::NodeId(7));
+
+    ok(&["keys", "new", "other.key"]);
+    ok(&["keys", "anchor", "other.key", "--out", "other.pub"]);
+    let wrong = x0(&["keys", "show", "n7.cert", "--anchor", "other.pub"], &dir);
+    assert_eq!(wrong.status.code(), Some(1), "another anchor's check fails");
+    let bad_id = x0(&["keys", "certify", "--anchor-key", "anchor.key", "--node-id", "7", "--key-id", "7", "--out", "x.cert"], &dir);
+    assert!(String::from_utf8_lossy(&bad_id.stderr).contains("expected 64 hex digits"));
+    let again = x0(&["keys", "new", "n7.key"], &dir);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
