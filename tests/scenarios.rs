@@ -27,8 +27,8 @@ macro_rules! scenario_tests {
         #[test]
         fn every_scenario_file_is_tested() {
             // Too slow to run here in full (docs/PERFORMANCE.md): tests/areas.rs loads both,
-            // tests/scale.rs runs scale-10k on short settings. (live-crash and live-faults
-            // also run on a namespace mesh in twin/tests/live.rs.)
+            // tests/scale.rs runs scale-10k on short settings. (live-crash, live-faults and
+            // live-byzantine also run on a namespace mesh in twin/tests/live.rs.)
             let elsewhere = ["scale-10k", "scale-100k"];
             let tested: Vec<&str> = [$($file),*].into_iter().chain(elsewhere).collect();
             let dir = common::repo().join("scenarios");
@@ -61,4 +61,5 @@ scenario_tests! {
     byzantine_replay => "byzantine-replay",
     byzantine_impersonation => "byzantine-impersonation",
     byzantine_malformed_flood => "byzantine-malformed-flood",
+    live_byzantine => "live-byzantine",
 }

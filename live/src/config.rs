@@ -123,8 +123,7 @@ pub struct StaticPeer {
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     pub node_id: NodeId,
-    /// File holding the node's 32-byte secret (hex); created, readable by its owner only,
-    /// when absent.
+    /// The node's ML-DSA-65 key pair file; created, readable by its owner only, when absent.
     pub identity: PathBuf,
     pub port: u16,
     pub interfaces: Vec<String>,
@@ -139,6 +138,9 @@ pub struct NodeConfig {
     pub protocol: ProtocolConfig,
     /// Link security: absent, frames travel unauthenticated (a lab or a trusted wire only).
     pub security: Option<TrustConfig>,
+    /// Set by `x0-node --impostor` only, never from the file: the certificate need not be
+    /// this key's (fault injection for the lab's `impersonate`).
+    pub impostor: bool,
 }
 
 impl NodeConfig {
@@ -191,6 +193,7 @@ impl NodeConfig {
             xdp: f.xdp,
             protocol: f.protocol.value,
             security,
+            impostor: false,
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::net::{self, Iface};
 use crate::serve;
 use crate::xdp::XdpHandle;
 use anyhow::Context;
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,7 +19,9 @@ use tracing::{debug, info, warn};
 use x0tta6bl4::eventlog::EventRecord;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId};
 use x0tta6bl4::metrics::TimedEvent;
-use x0tta6bl4::node::{Command, CommandError, Event, Node};
+use x0tta6bl4::node::{Behaviour, Command, CommandError, Event, Incident, Node};
+use x0tta6bl4::pq::CryptoRng;
+use x0tta6bl4::scenario::FLOOD_FRAME_LEN;
 use x0tta6bl4::time::{Instant, NodeClock};
 
 /// Event lines a slow stream client may fall behind by before it misses some (and is told
@@ -52,6 +54,37 @@ pub enum ControlCommand {
     /// Back from a stop that kept state (the lab's restart with `state: keep`): neighbours get
     /// a fresh grace period, hellos and routes go out now (`Node::resume`).
     Resume,
+    /// Byzantine fault injection: the node forges routes and drops transit (blackhole),
+    /// drops a share of transit (grey hole), or behaves again (`Node::set_behaviour`).
+    Behaviour(Behaviour),
+    /// Byzantine fault injection: send `rate_per_s` frames of random bytes per second on
+    /// every interface from the protocol's own socket (0 stops), as the simulator's
+    /// `malformed_flood` does. The bytes are made here; the node never sees them.
+    Flood { rate_per_s: u32 },
+}
+
+/// A malformed flood under way: its rate and when the next round of frames is due.
+struct Flood {
+    interval: Duration,
+    next: tokio::time::Instant,
+    rng: CryptoRng,
+}
+
+impl Flood {
+    /// Sends one random frame of `FLOOD_FRAME_LEN` bytes to every neighbour on every
+    /// interface, and schedules the next round.
+    fn send(&mut self, ifaces: &[Iface], port: u16, frame: &mut Vec<u8>) {
+        let span = FLOOD_FRAME_LEN.end() - FLOOD_FRAME_LEN.start() + 1;
+        for iface in ifaces {
+            let mut len = [0u8; 2];
+            self.rng.fill(&mut len);
+            frame.resize(FLOOD_FRAME_LEN.start() + usize::from(u16::from_be_bytes(len)) % span, 0);
+            self.rng.fill(frame);
+            // Like any send here: a full socket buffer drops the frame.
+            let _ = iface.socket.try_send_to(frame, iface.multicast(port));
+        }
+        self.next += self.interval;
+    }
 }
 
 /// What the HTTP endpoints and the event stream share with the loop.
@@ -107,6 +140,8 @@ impl Clock {
 enum Input {
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
     Timer,
+    /// The next round of a malformed flood is due.
+    Flood,
     Control(Control),
     Stop(&'static str),
 }
@@ -131,7 +166,10 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let seed = boot_seed(&identity.secret_seed)?;
     let node = match &cfg.security {
         Some(policy) => {
-            let trust = trust::build(policy, cfg.node_id, identity, unix_nanos() / 1_000_000_000)?;
+            let trust = trust::build(policy, cfg.node_id, identity, unix_nanos() / 1_000_000_000, cfg.impostor)?;
+            if cfg.impostor {
+                warn!("--impostor: presenting a certificate that is not this key's (fault injection)");
+            }
             info!(policy = if trust.certificate.is_some() { "anchor" } else { "allowlist" }, "link security on: neighbours are admitted by handshake, frames sealed");
             Node::new_secure(cfg.protocol.clone(), trust, seed, clock.now())
         }
@@ -210,15 +248,19 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut buf = vec![0u8; RECV_BUFFER_BYTES];
     let mut out = Vec::with_capacity(2048);
     let mut first = 0;
+    let mut flood: Option<Flood> = None;
+    let isolation = cfg.protocol.security.isolation;
     loop {
-        drain(&mut node, &ifaces, &statics, cfg.port, &shared, &mut out);
+        drain(&mut node, &ifaces, &statics, cfg.port, &shared, &mut out, isolation);
         shared.heartbeat_ms.store(unix_nanos() / 1_000_000, Ordering::Relaxed);
         let wake = clock.to_tokio(node.poll_timeout());
+        let flood_due = flood.as_ref().map(|f| f.next);
         let input = tokio::select! {
             biased;
             _ = sigterm.recv() => Input::Stop("SIGTERM"),
             _ = sigint.recv() => Input::Stop("SIGINT"),
             Some(c) = command_rx.recv() => Input::Control(c),
+            _ = tokio::time::sleep_until(flood_due.unwrap_or(wake)), if flood_due.is_some() => Input::Flood,
             (i, r) = std::future::poll_fn(|cx| net::poll_recv(&ifaces, first, cx, &mut buf)) => Input::Datagram(i, r),
             _ = tokio::time::sleep_until(wake) => Input::Timer,
         };
@@ -236,6 +278,28 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             Input::Control(Control { command: ControlCommand::Resume, reply }) => {
                 node.resume(clock.now());
                 info!("resumed with the state kept");
+                let _ = reply.send(Ok(()));
+            }
+            Input::Flood => {
+                if let Some(f) = flood.as_mut() {
+                    f.send(&ifaces, cfg.port, &mut out);
+                }
+            }
+            Input::Control(Control { command: ControlCommand::Behaviour(b), reply }) => {
+                node.set_behaviour(clock.now(), b);
+                warn!(behaviour = ?b, "Byzantine fault injected: the node now behaves as {b:?}");
+                let _ = reply.send(Ok(()));
+            }
+            Input::Control(Control { command: ControlCommand::Flood { rate_per_s }, reply }) => {
+                flood = match rate_per_s {
+                    0 => None,
+                    r => Some(Flood {
+                        interval: Duration::from_secs(1) / r,
+                        next: tokio::time::Instant::now(),
+                        rng: identity::os_rng()?,
+                    }),
+                };
+                warn!(rate_per_s, "Byzantine fault injected: malformed flood at {rate_per_s} frames/s per interface");
                 let _ = reply.send(Ok(()));
             }
             Input::Control(Control { command: ControlCommand::Clock { skew_ns, drift_ppm }, reply }) => {
@@ -256,8 +320,17 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     }
 }
 
-/// Sends every frame the node has queued, publishes its events, and updates the metrics.
-fn drain(node: &mut Node, ifaces: &[Iface], statics: &[Vec<SocketAddr>], port: u16, shared: &Shared, out: &mut Vec<u8>) {
+/// Sends every frame the node has queued, publishes its events, quarantines in XDP what
+/// the node isolated unread (for its `isolation`), and updates the metrics.
+fn drain(
+    node: &mut Node,
+    ifaces: &[Iface],
+    statics: &[Vec<SocketAddr>],
+    port: u16,
+    shared: &Arc<Shared>,
+    out: &mut Vec<u8>,
+    isolation: Duration,
+) {
     let mut send_errors = 0u64;
     while let Some(tx) = node.poll_transmit(out) {
         let iface = &ifaces[tx.iface.index()];
@@ -281,6 +354,11 @@ fn drain(node: &mut Node, ifaces: &[Iface], statics: &[Vec<SocketAddr>], port: u
     while node.poll_delivery(out).is_some() {}
     while let Some(event) = node.poll_event() {
         log_event(&event);
+        if let Event::Incident { incident: Incident::Isolated { addr, misbehaviour, .. }, .. } = event
+            && misbehaviour.drops_frames()
+        {
+            quarantine(shared, Ipv6Addr::from(addr.ip), isolation);
+        }
         let timed = TimedEvent { t: Instant::from_nanos(unix_nanos()), node: node.id(), event };
         let line = serde_json::to_string(&EventRecord::from(&timed)).expect("records serialize");
         // No subscriber is not an error: the stream is for whoever is listening.
@@ -289,6 +367,27 @@ fn drain(node: &mut Node, ifaces: &[Iface], statics: &[Vec<SocketAddr>], port: u
     let mut m = shared.metrics.lock().expect("metrics lock");
     m.tx_errors.inc_by(send_errors);
     m.update(node);
+}
+
+/// Has the kernel drop everything from `peer` for `isolation`, as the node already does
+/// after reading the frame's address: a flood then costs the kernel, not the protocol loop.
+/// Without XDP the node's own drop stands alone.
+fn quarantine(shared: &Arc<Shared>, peer: Ipv6Addr, isolation: Duration) {
+    let set = move |shared: &Shared, blocked: bool| match shared.xdp.lock().expect("xdp lock").as_mut() {
+        Some(xdp) => {
+            if let Err(e) = xdp.set_blocked(peer, blocked) {
+                warn!(%peer, "XDP blocklist: {e}");
+            }
+        }
+        None if blocked => info!(%peer, "isolated in userspace only: XDP is not attached"),
+        None => {}
+    };
+    set(shared, true);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(isolation).await;
+        set(&shared, false);
+    });
 }
 
 fn log_event(e: &Event) {

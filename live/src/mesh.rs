@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
-use x0tta6bl4::ids::NodeId;
+use crate::config::DEFAULT_PORT;
+use x0tta6bl4::ids::{NodeId, PeerAddr};
+use x0tta6bl4::metrics::AddressBook;
 use x0tta6bl4::pq::SigningKey;
 use x0tta6bl4::scenario::{LinkSecurity, TrustKind};
 use x0tta6bl4::secure::Certificate;
@@ -65,6 +67,7 @@ pub struct Mesh {
     binary: PathBuf,
     members: Vec<Member>,
     links: Vec<[End; 2]>,
+    configs: Configs,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<(u32, StreamItem)>,
     /// The event-stream threads, joined at `stop` so that a failure of theirs is reported.
@@ -100,14 +103,45 @@ impl Authority {
         Ok(Authority { anchor, anchor_file, not_after_s: crate::daemon::unix_nanos() / 1_000_000_000 + lifetime_s })
     }
 
-    /// Makes node `i`'s identity at `identity` and its certificate beside it; returns the
-    /// config's `security:` section.
-    fn certify(&self, i: u32, identity: &Path) -> Result<String, MeshError> {
+    /// Makes node `i`'s identity at `identity` and its certificate beside it.
+    fn certify(&self, i: u32, identity: &Path) -> Result<(), MeshError> {
         let key = identity::load_or_create(identity)?.key;
         let cert = Certificate::issue(&self.anchor, &mut identity::os_rng()?, NodeId(i), key.public().key_id(), self.not_after_s);
-        let cert_file = identity.with_extension("cert");
-        trust::write_certificate(&cert_file, &cert)?;
-        Ok(format!("security: {{ anchor: {}, certificate: {} }}\n", self.anchor_file.display(), cert_file.display()))
+        trust::write_certificate(&identity.with_extension("cert"), &cert)?;
+        Ok(())
+    }
+}
+
+/// What every node's config shares.
+struct Configs {
+    dir: PathBuf,
+    /// The protocol section, as JSON (a YAML flow mapping).
+    protocol: String,
+    xdp: bool,
+    /// The trust anchor's public file, with link security.
+    anchor: Option<PathBuf>,
+}
+
+impl Configs {
+    /// Writes node `n`'s config to `path`: it runs as `node_id` with node `n`'s key and
+    /// (with an anchor) node `node_id`'s certificate, which is its own unless it poses as
+    /// another node.
+    fn write(&self, path: &Path, n: u32, node_id: u32, ifaces: &[String]) -> Result<(), MeshError> {
+        let security = match &self.anchor {
+            Some(a) => {
+                let cert = self.dir.join(format!("node-{node_id}.cert"));
+                format!("security: {{ anchor: {}, certificate: {} }}\n", a.display(), cert.display())
+            }
+            None => String::new(),
+        };
+        let text = format!(
+            "# written by x0 live\nnode_id: {node_id}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nxdp: {}\nprotocol: {}\n{security}",
+            self.dir.join(format!("node-{n}.key")).display(),
+            ifaces.join(", "),
+            self.xdp,
+            self.protocol,
+        );
+        std::fs::write(path, text).map_err(|source| MeshError::Write { path: path.into(), source })
     }
 }
 
@@ -131,8 +165,13 @@ impl Mesh {
             .zip(wiring.ifaces)
             .map(|(&ns, ifaces)| Member { ns, config: PathBuf::new(), child: None, control: Mutex::new(None), ifaces })
             .collect();
-        let protocol = serde_json::to_string(protocol).expect("the protocol config serializes");
         let authority = security.map(|s| Authority::new(dir, s)).transpose()?;
+        let configs = Configs {
+            dir: dir.into(),
+            protocol: serde_json::to_string(protocol).expect("the protocol config serializes"),
+            xdp,
+            anchor: authority.as_ref().map(|a| a.anchor_file.clone()),
+        };
         for (i, m) in members.iter_mut().enumerate() {
             m.config = dir.join(format!("node-{i}.yaml"));
             // Every run is a fresh mesh: a key left by an earlier run (maybe of an older
@@ -144,18 +183,21 @@ impl Mesh {
                 }
                 _ => {}
             }
-            let security = match &authority {
-                Some(a) => a.certify(i as u32, &identity)?,
-                None => String::new(),
-            };
-            let text = format!(
-                "# written by x0 live\nnode_id: {i}\nidentity: {}\ninterfaces: [{}]\nmetrics: {METRICS}\nevents: {EVENTS}\nxdp: {xdp}\nprotocol: {protocol}\n{security}",
-                identity.display(),
-                if m.ifaces.is_empty() { String::new() } else { m.ifaces.join(", ") },
-            );
-            std::fs::write(&m.config, text).map_err(|source| MeshError::Write { path: m.config.clone(), source })?;
+            if let Some(a) = &authority {
+                a.certify(i as u32, &identity)?;
+            }
+            configs.write(&m.config, i as u32, i as u32, &m.ifaces)?;
         }
-        Ok(Mesh { lab, binary: binary.into(), members, links: wiring.ends, stop: Arc::new(AtomicBool::new(false)), events, followers: Vec::new() })
+        Ok(Mesh {
+            lab,
+            binary: binary.into(),
+            members,
+            links: wiring.ends,
+            configs,
+            stop: Arc::new(AtomicBool::new(false)),
+            events,
+            followers: Vec::new(),
+        })
     }
 
     pub fn links(&self) -> &[[End; 2]] {
@@ -170,12 +212,31 @@ impl Mesh {
     /// Starts node `n`'s process and, the first time, the thread that follows its event
     /// stream (through restarts: it reconnects whenever the stream ends).
     pub fn start(&mut self, n: u32) -> Result<(), MeshError> {
+        let config = self.members[n as usize].config.clone();
+        self.spawn(n, &config, &[])
+    }
+
+    /// Starts node `n`'s process as an impostor of node `victim` (Byzantine fault
+    /// injection): it claims the victim's id and presents the victim's certificate, which
+    /// is public, but holds only its own key. Needs link security.
+    pub fn start_impostor(&mut self, n: u32, victim: u32) -> Result<(), MeshError> {
+        if self.configs.anchor.is_none() {
+            return Err(MeshError::Node { node: n, what: "can pose as another node only with link security".into() });
+        }
+        let config = self.configs.dir.join(format!("node-{n}-as-{victim}.yaml"));
+        self.configs.write(&config, n, victim, &self.members[n as usize].ifaces)?;
+        self.spawn(n, &config, &["--impostor"])
+    }
+
+    fn spawn(&mut self, n: u32, config: &Path, extra: &[&str]) -> Result<(), MeshError> {
         let m = &self.members[n as usize];
         if m.ifaces.is_empty() {
             return Err(MeshError::Node { node: n, what: "has no links; x0-node needs at least one interface".into() });
         }
-        let config = m.config.display().to_string();
-        let child = self.lab.spawn(m.ns, &self.binary.display().to_string(), &[&config, "--log-level", "warn"], Stdio::inherit())?;
+        let config = config.display().to_string();
+        let mut args = vec![config.as_str(), "--log-level", "warn"];
+        args.extend_from_slice(extra);
+        let child = self.lab.spawn(m.ns, &self.binary.display().to_string(), &args, Stdio::inherit())?;
         let first = self.members[n as usize].child.replace(child).is_none();
         if first {
             self.follow(n)?;
@@ -258,6 +319,17 @@ impl Mesh {
         Ok(self.lab.set_link(self.members[end.node as usize].ns, &end.ifname, up)?)
     }
 
+    /// Which node sends from which address: every link end's address at the protocol port,
+    /// so that the metrics can name whom an isolation hit.
+    pub fn address_book(&self) -> Result<AddressBook, MeshError> {
+        let mut book = AddressBook::default();
+        for end in self.links.iter().flatten() {
+            let addr = PeerAddr { ip: self.address(end)?.octets(), port: DEFAULT_PORT };
+            book.0.insert(addr, NodeId(end.node));
+        }
+        Ok(book)
+    }
+
     /// The link-local address of a link end.
     pub fn address(&self, end: &End) -> Result<Ipv6Addr, MeshError> {
         Ok(self.lab.address(self.members[end.node as usize].ns, &end.ifname)?)
@@ -267,6 +339,11 @@ impl Mesh {
     /// connection is kept for the next request (a thread enters the namespace only to open
     /// one), and opened anew once if the node restarted since.
     pub fn post(&self, n: u32, path: &str) -> Result<String, MeshError> {
+        self.request(n, "POST", path)
+    }
+
+    /// `method path` to node `n`'s control endpoint (`GET /metrics`, say), as [`Mesh::post`].
+    pub fn request(&self, n: u32, method: &str, path: &str) -> Result<String, MeshError> {
         let mut conn = self.members[n as usize].control.lock().expect("control connection lock");
         let mut last = None;
         for _ in 0..2 {
@@ -278,9 +355,9 @@ impl Mesh {
                     s.set_read_timeout(Some(Duration::from_secs(2)))?;
                     Ok(BufReader::new(s))
                 })?
-                .map_err(|e| MeshError::Node { node: n, what: format!("POST {path}: {e}") })?,
+                .map_err(|e| MeshError::Node { node: n, what: format!("{method} {path}: {e}") })?,
             };
-            match exchange(stream, path) {
+            match exchange(stream, method, path) {
                 Ok((reply, stream)) => {
                     *conn = stream;
                     return Ok(reply);
@@ -288,7 +365,7 @@ impl Mesh {
                 Err(e) => last = Some(e),
             }
         }
-        Err(MeshError::Node { node: n, what: format!("POST {path}: {}", last.expect("a failed attempt")) })
+        Err(MeshError::Node { node: n, what: format!("{method} {path}: {}", last.expect("a failed attempt")) })
     }
 
     /// Stops every node with SIGTERM (a clean stop), waiting briefly for each.
@@ -315,9 +392,9 @@ impl Mesh {
 
 /// One request and its response on a kept-alive connection; the connection is handed back
 /// unless the node said it closes it.
-fn exchange(mut stream: BufReader<TcpStream>, path: &str) -> std::io::Result<(String, Option<BufReader<TcpStream>>)> {
+fn exchange(mut stream: BufReader<TcpStream>, method: &str, path: &str) -> std::io::Result<(String, Option<BufReader<TcpStream>>)> {
     // One write: pieces would meet Nagle's algorithm and the peer's delayed ACK (40 ms).
-    stream.get_mut().write_all(format!("POST {path} HTTP/1.1\r\nhost: x0\r\n\r\n").as_bytes())?;
+    stream.get_mut().write_all(format!("{method} {path} HTTP/1.1\r\nhost: x0\r\n\r\n").as_bytes())?;
     let mut reply = String::new();
     let mut length = 0usize;
     let mut close = false;

@@ -2,6 +2,9 @@
 //! event stream. Both run beside the protocol loop and never block it.
 
 use crate::daemon::{Control, ControlCommand, Shared, unix_nanos};
+use x0tta6bl4::node::Behaviour;
+use x0tta6bl4::scenario::FLOOD_RATE_PER_S_MAX;
+use x0tta6bl4::units::Percent;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -97,6 +100,8 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
         (b"POST", "/probe") => control(probe(shared, query).await, "sent; the outcome is a probe event on the event stream"),
         (b"POST", "/resume") => control(command(shared, ControlCommand::Resume).await, "ok"),
         (b"POST", "/clock") => control(clock(shared, query).await, "ok"),
+        (b"POST", "/chaos/behaviour") => control(behaviour(shared, query).await, "ok"),
+        (b"POST", "/chaos/flood") => control(flood(shared, query).await, "ok"),
         (b"POST", "/xdp/loss" | "/xdp/block" | "/xdp/unblock") => control(xdp_control(shared, path, query).await, "ok"),
         (b"GET", "/health") => {
             let age_ms = (unix_nanos() / 1_000_000).saturating_sub(shared.heartbeat_ms.load(Ordering::Relaxed));
@@ -106,7 +111,7 @@ async fn answer(head: &[u8], shared: &Shared) -> (&'static str, &'static str, St
                 ("503 Service Unavailable", "text/plain", format!("protocol loop stalled for {age_ms} ms\n"))
             }
         }
-        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /clock, /resume, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
+        (b"GET" | b"POST", _) => ("404 Not Found", "text/plain", "not found; try GET /metrics, GET /health, POST /probe, /clock, /resume, /chaos/behaviour, /chaos/flood, /xdp/loss, /xdp/block, /xdp/unblock\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET and POST are served\n".to_string()),
     }
 }
@@ -169,6 +174,33 @@ async fn clock(shared: &Shared, query: &str) -> Result<(), Reply> {
         return Err(bad(format!("drift_ppm={drift_ppm}: a clock must keep running forward; give less than 1000000 in size")));
     }
     command(shared, ControlCommand::Clock { skew_ns, drift_ppm }).await
+}
+
+/// `POST /chaos/behaviour?kind=blackhole|grey_hole|honest[&drop=0.5]`: Byzantine fault
+/// injection for the namespace lab; `drop` is a grey hole's share of transit dropped.
+async fn behaviour(shared: &Shared, query: &str) -> Result<(), Reply> {
+    let q = Query::parse(query, &["kind", "drop"])?;
+    let drop = q.get::<f64>("drop", "a share from 0 to 1")?;
+    let b = match (q.require::<String>("kind", "honest, blackhole or grey_hole")?.as_str(), drop) {
+        ("honest", None) => Behaviour::Honest,
+        ("blackhole", None) => Behaviour::Blackhole,
+        ("grey_hole", Some(p)) if (0.0..=1.0).contains(&p) => Behaviour::GreyHole { drop: Percent::from_ratio(p) },
+        ("grey_hole", _) => return Err(bad("kind=grey_hole needs drop= between 0 and 1".into())),
+        ("honest" | "blackhole", Some(_)) => return Err(bad("drop= goes with kind=grey_hole only".into())),
+        (other, _) => return Err(bad(format!("kind={other}: expected honest, blackhole or grey_hole"))),
+    };
+    command(shared, ControlCommand::Behaviour(b)).await
+}
+
+/// `POST /chaos/flood?rate_per_s=N`: Byzantine fault injection, random frames from this
+/// node at N per second per interface (0 stops).
+async fn flood(shared: &Shared, query: &str) -> Result<(), Reply> {
+    let q = Query::parse(query, &["rate_per_s"])?;
+    let rate_per_s = q.require::<u32>("rate_per_s", "frames per second, 0 to stop")?;
+    if rate_per_s > FLOOD_RATE_PER_S_MAX {
+        return Err(bad(format!("rate_per_s={rate_per_s}: at most {FLOOD_RATE_PER_S_MAX}")));
+    }
+    command(shared, ControlCommand::Flood { rate_per_s }).await
 }
 
 /// Hands a command to the protocol loop and waits for its answer.

@@ -122,14 +122,15 @@ pub fn read_any(path: &Path) -> Result<KeyFile, TrustError> {
 }
 
 /// The node's identity under its configured trust policy, checked against `node_id`:
-/// a certificate must name this node and key, and an allowlisted node must go by the id
-/// its key derives. `clock_origin_s` is Unix time when the node's clock read zero.
-pub fn build(cfg: &TrustConfig, node_id: NodeId, identity: Identity, clock_origin_s: u64) -> Result<Trust, TrustError> {
+/// a certificate must name this node and key (unless `impostor`, the lab's fault
+/// injection), and an allowlisted node must go by the id its key derives.
+/// `clock_origin_s` is Unix time when the node's clock read zero.
+pub fn build(cfg: &TrustConfig, node_id: NodeId, identity: Identity, clock_origin_s: u64, impostor: bool) -> Result<Trust, TrustError> {
     let key_id = identity.key.public().key_id();
     let (certificate, policy) = match cfg {
         TrustConfig::Anchor { anchor, certificate } => {
             let cert = read_certificate(certificate)?;
-            if cert.node != node_id || cert.key != key_id {
+            if !impostor && (cert.node != node_id || cert.key != key_id) {
                 return Err(TrustError::NotOurs {
                     path: certificate.clone(),
                     cert_node: cert.node.0,

@@ -127,17 +127,17 @@ fn anchor_and_certificate_files_round_trip_and_must_name_this_node() {
 
     let policy = TrustConfig::Anchor { anchor: anchor_file.clone(), certificate: cert_file.clone() };
     let load = || identity::load_or_create(&key_file).expect("read");
-    let t = trust::build(&policy, NodeId(7), load(), 0).expect("our certificate");
+    let t = trust::build(&policy, NodeId(7), load(), 0, false).expect("our certificate");
     assert_eq!(t.node_id(), NodeId(7));
-    let wrong = trust::build(&policy, NodeId(8), load(), 0).unwrap_err().to_string();
+    let wrong = trust::build(&policy, NodeId(8), load(), 0, false).unwrap_err().to_string();
     assert!(wrong.contains("certifies node 7") && wrong.contains("this node is 8"), "{wrong}");
 
     // With an allowlist the id is the key's: the error says which to configure.
     let allow = TrustConfig::Allowlist([key.public().key_id()].into());
     let derived = key.public().key_id().node_id().0;
-    let e = trust::build(&allow, NodeId(7), load(), 0).unwrap_err().to_string();
+    let e = trust::build(&allow, NodeId(7), load(), 0, false).unwrap_err().to_string();
     assert!(e.contains(&format!("set `node_id: {derived}`")), "{e}");
-    assert!(trust::build(&allow, NodeId(derived), load(), 0).is_ok());
+    assert!(trust::build(&allow, NodeId(derived), load(), 0, false).is_ok());
 
     std::fs::write(&cert_file, "certificate: 00ff\n").unwrap();
     let short = trust::read_certificate(&cert_file).unwrap_err().to_string();

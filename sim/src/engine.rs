@@ -20,7 +20,7 @@ use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, GroundTruth, ProbeRecord, Recorder, RunCounters, TimedEvent};
 use x0tta6bl4::node::{Behaviour, Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
-use x0tta6bl4::scenario::{Degrade, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
+use x0tta6bl4::scenario::{Degrade, FLOOD_FRAME_LEN, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
 use x0tta6bl4::time::{Instant, NodeClock, duration_nanos};
 use x0tta6bl4::trace::{Digest, Fingerprint};
 
@@ -28,9 +28,6 @@ use x0tta6bl4::trace::{Digest, Fingerprint};
 const PAUSE_BUFFER_PACKETS: usize = 1024;
 /// Loops kept as examples for the report (all are counted).
 const LOOP_EXAMPLES_MAX: usize = 16;
-/// Sizes of a malformed flood's frames: from shorter than a header to a typical update.
-const FLOOD_FRAME_LEN_MIN: usize = 8;
-const FLOOD_FRAME_LEN_MAX: usize = 256;
 /// How often (in events) the progress counter is refreshed.
 const PROGRESS_EVERY: u64 = 1 << 14;
 
@@ -859,14 +856,14 @@ impl<'a> Simulation<'a> {
         }
         let nodes = inst.nodes.clone();
         let mut rng = self.instances[instance as usize].flood_rng.take().expect("a flood has its stream");
-        let mut frame = Vec::with_capacity(FLOOD_FRAME_LEN_MAX);
+        let mut frame = Vec::with_capacity(*FLOOD_FRAME_LEN.end());
         for n in nodes {
             if self.nodes[n.index()].status != Status::Running {
                 continue;
             }
             for iface in 0..self.nodes[n.index()].ifaces.len() {
                 frame.clear();
-                frame.resize(rng.random_range(FLOOD_FRAME_LEN_MIN..=FLOOD_FRAME_LEN_MAX), 0);
+                frame.resize(rng.random_range(FLOOD_FRAME_LEN), 0);
                 rng.fill_bytes(&mut frame);
                 self.stats.frames_flooded += 1;
                 self.transmit(n.0, IfIndex(iface as u16), Dest::Multicast, TrafficClass::Data, &frame);

@@ -69,6 +69,14 @@ impl Misbehaviour {
         }
     }
 
+    /// Whether isolation for this drops every frame from the address unread, so that a
+    /// driver may drop them earlier, in the kernel (x0-node's XDP blocklist), for the same
+    /// `security.isolation`. A neighbour isolated for dropping transit is still heard: only
+    /// its routes are refused, and its own route is kept.
+    pub fn drops_frames(self) -> bool {
+        matches!(self, Misbehaviour::MalformedFlood | Misbehaviour::Impersonation)
+    }
+
 }
 
 /// How this node behaves. Anything but `Honest` is a compromised node in a chaos

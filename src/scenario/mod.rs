@@ -533,6 +533,12 @@ pub enum FaultKind {
     MalformedFlood { target: NodeTarget, rate_per_s: u32 },
 }
 
+/// Sizes of a malformed flood's random frames, in the simulator and live alike: from shorter
+/// than a header to a typical update.
+pub const FLOOD_FRAME_LEN: std::ops::RangeInclusive<usize> = 8..=256;
+/// The fastest malformed flood, per interface: a bound on the work a fault asks of a driver.
+pub const FLOOD_RATE_PER_S_MAX: u32 = 100_000;
+
 impl FaultKind {
     /// The YAML key of this kind, used as a label in tables and files.
     pub fn label(&self) -> &'static str {
@@ -982,8 +988,8 @@ fn convert_fault(
         kinds.push(("impersonate", FaultKind::Impersonate { target: i.target, victim: i.victim }));
     }
     if let Some(m) = f.malformed_flood {
-        if !(1..=100_000).contains(&m.rate_per_s) {
-            return bad(format!("malformed_flood.rate_per_s: is {}, expected 1 to 100000", m.rate_per_s));
+        if !(1..=FLOOD_RATE_PER_S_MAX).contains(&m.rate_per_s) {
+            return bad(format!("malformed_flood.rate_per_s: is {}, expected 1 to {FLOOD_RATE_PER_S_MAX}", m.rate_per_s));
         }
         kinds.push(("malformed_flood", FaultKind::MalformedFlood { target: m.target, rate_per_s: m.rate_per_s }));
     }

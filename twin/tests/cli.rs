@@ -184,7 +184,7 @@ fn keys_make_an_anchor_and_a_certificate_the_daemon_accepts() {
     let identity = x0_live::identity::load_or_create(&dir.join("n7.key")).expect("the key made above");
     let policy = x0_live::config::TrustConfig::Anchor { anchor: dir.join("anchor.pub"), certificate: dir.join("n7.cert") };
     let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let trust = x0_live::trust::build(&policy, x0tta6bl4::ids::NodeId(7), identity, now_s).expect("the daemon accepts it");
+    let trust = x0_live::trust::build(&policy, x0tta6bl4::ids::NodeId(7), identity, now_s, false).expect("the daemon accepts it");
     assert_eq!(trust.node_id(), x0tta6bl4::ids::NodeId(7));
 
     ok(&["keys", "new", "other.key"]);

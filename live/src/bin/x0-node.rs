@@ -17,19 +17,25 @@ struct Args {
     /// Log level: error, warn, info, debug or trace
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
+    /// Fault injection for the namespace lab (`impersonate`): start with a certificate that
+    /// is not this key's, as an attacker holding only another node's public certificate
+    /// would. Its neighbours refuse it; that is the point.
+    #[arg(long, hide = true)]
+    impostor: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt().with_max_level(args.log_level).with_ansi(ansi).with_writer(std::io::stderr).init();
-    let cfg = match NodeConfig::load(&args.config) {
+    let mut cfg = match NodeConfig::load(&args.config) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    cfg.impostor = args.impostor;
     if args.check {
         println!("{}: ok", args.config.display());
         return ExitCode::SUCCESS;
