@@ -12,5 +12,6 @@ mod serve;
 pub mod lab;
 pub mod xdp;
 pub mod mesh;
+mod replay;
 pub mod babel;
 pub mod trust;

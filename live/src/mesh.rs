@@ -6,6 +6,7 @@
 pub use crate::lab::End;
 use crate::identity::{self, IdentityError};
 use crate::lab::{Lab, LabError, Ns};
+use crate::replay::{self, TapCounters};
 use crate::trust::{self, TrustError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv6Addr, TcpStream};
@@ -68,6 +69,8 @@ pub struct Mesh {
     members: Vec<Member>,
     links: Vec<[End; 2]>,
     configs: Configs,
+    /// Replay attackers on links, by link index.
+    replays: Vec<(usize, Replay)>,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<(u32, StreamItem)>,
     /// The event-stream threads, joined at `stop` so that a failure of theirs is reported.
@@ -194,6 +197,7 @@ impl Mesh {
             members,
             links: wiring.ends,
             configs,
+            replays: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             events,
             followers: Vec::new(),
@@ -319,6 +323,37 @@ impl Mesh {
         Ok(self.lab.set_link(self.members[end.node as usize].ns, &end.ifname, up)?)
     }
 
+    /// Puts a replay attacker on link `link`: every protocol frame either end sends is sent
+    /// again `delay` later, from the same address.
+    pub fn start_replay(&mut self, link: usize, delay: Duration) -> Result<(), MeshError> {
+        let mut replay = Replay {
+            stop: Arc::new(AtomicBool::new(false)),
+            counters: Arc::default(),
+            failure: Arc::default(),
+            threads: Vec::with_capacity(2),
+        };
+        for end in &self.links[link] {
+            let (ifname, stop, counters, failure) =
+                (end.ifname.clone(), replay.stop.clone(), replay.counters.clone(), replay.failure.clone());
+            let thread = self.lab.spawn_in_namespace(self.members[end.node as usize].ns, &format!("replay-{link}"), move || {
+                if let Err(e) = replay::tap(&ifname, DEFAULT_PORT, delay, &stop, &counters) {
+                    *failure.lock().expect("failure lock") = Some(e.to_string());
+                }
+            })?;
+            replay.threads.push(thread);
+        }
+        self.replays.push((link, replay));
+        Ok(())
+    }
+
+    /// Takes the replay attacker off link `link`; how many frames it captured and replayed.
+    pub fn stop_replay(&mut self, link: usize) -> Result<(u64, u64), MeshError> {
+        let Some(i) = self.replays.iter().position(|(l, _)| *l == link) else { return Ok((0, 0)) };
+        let (_, replay) = self.replays.swap_remove(i);
+        let end = &self.links[link][0];
+        replay.finish().map_err(|why| MeshError::Node { node: end.node, what: format!("replay tap on link {link}: {why}") })
+    }
+
     /// Which node sends from which address: every link end's address at the protocol port,
     /// so that the metrics can name whom an isolation hit.
     pub fn address_book(&self) -> Result<AddressBook, MeshError> {
@@ -421,5 +456,35 @@ fn exchange(mut stream: BufReader<TcpStream>, method: &str, path: &str) -> std::
 impl Drop for Mesh {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // The taps hold sockets in the namespaces: they go before the lab removes those.
+        for (_, replay) in self.replays.drain(..) {
+            let _ = replay.finish();
+        }
+    }
+}
+
+/// A replay attacker on both ends of one link (`crate::replay::tap`).
+struct Replay {
+    stop: Arc<AtomicBool>,
+    counters: Arc<TapCounters>,
+    failure: Arc<Mutex<Option<String>>>,
+    threads: Vec<std::thread::JoinHandle<Result<(), LabError>>>,
+}
+
+impl Replay {
+    /// Stops the taps; what they captured and replayed, or why a tap failed.
+    fn finish(self) -> Result<(u64, u64), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err("a replay tap panicked".into()),
+            }
+        }
+        if let Some(why) = self.failure.lock().expect("failure lock").take() {
+            return Err(why);
+        }
+        Ok((self.counters.captured.load(Ordering::Relaxed), self.counters.replayed.load(Ordering::Relaxed)))
     }
 }

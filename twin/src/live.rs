@@ -64,16 +64,9 @@ enum Status {
 }
 
 /// Refuses, before building anything, what a real mesh on this kernel cannot do: every
-/// fault kind runs live but replay, and degradation other than loss needs netem.
+/// fault kind runs live, but degradation other than loss needs netem.
 fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
     for f in &scenario.faults {
-        if let FaultKind::Replay { .. } = f.kind {
-            bail!(
-                "fault `{}`: replay does not run on a live mesh yet: it needs an attacker on the wire that \
-                 captures frames and sends them again from their sender's address; run it with x0 run",
-                f.name
-            );
-        }
         let FaultKind::Degrade(d) = &f.kind else { continue };
         let kernel_lacks = [
             ("latency", d.latency.is_some()),
@@ -411,6 +404,12 @@ impl<'a> Live<'a> {
                     self.chaos(n, &format!("/chaos/behaviour?kind={kind}"))?;
                 }
             }
+            FaultKind::Replay { target, delay } => {
+                links = faults::pick_links(target, self.topo, &self.gt, &mut rng);
+                for &e in &links {
+                    self.mesh.start_replay(e as usize, *delay)?;
+                }
+            }
             FaultKind::MalformedFlood { target, rate_per_s } => {
                 nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
                 for &n in &nodes {
@@ -430,7 +429,6 @@ impl<'a> Live<'a> {
                     self.mesh.start_impostor(n.0, victim.value)?;
                 }
             }
-            kind => bail!("{} faults do not run live (check_supported refuses them first)", kind.label()),
         }
         let heal = self.instances[i as usize].heal_ns.map(Instant::from_nanos);
         let ends = links.iter().map(|&e| {
@@ -505,6 +503,13 @@ impl<'a> Live<'a> {
                 self.status[n.index()] = Status::Running;
             }
             self.gt.set_node(n, false, now);
+        }
+        if let FaultKind::Replay { .. } = fault.kind {
+            for &e in &links {
+                let (captured, replayed) = self.mesh.stop_replay(e as usize)?;
+                eprintln!("note: the replay attacker on link {e} captured {captured} frames and sent {replayed} again");
+            }
+            return Ok(());
         }
         // A flap that healed in its up half has nothing to restore.
         let flap_up = matches!(fault.kind, FaultKind::LinkFlap { .. }) && !self.instances[i as usize].flap_down;

@@ -72,7 +72,7 @@ fn flaps_clock_jumps_and_kept_state_restarts_run_on_a_namespace_mesh() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// A blackhole, a malformed flood and an impostor at once on 16 namespaces: each is caught
+/// A blackhole, a malformed flood, an impostor and a replay at once on 16 namespaces: each is caught
 /// by honest neighbours, nobody honest is isolated, and the isolated addresses are dropped
 /// in the kernel, counted by XDP (the harness reads every node's `/metrics`).
 #[test]
@@ -80,8 +80,8 @@ fn byzantine_neighbours_are_caught_and_quarantined_in_xdp_on_a_namespace_mesh() 
     let out = std::env::temp_dir().join(format!("x0-live-byzantine-{}", std::process::id()));
     let Some((child, _)) = x0_live("live", "live-byzantine", &out) else { return };
     let report: serde_json::Value = serde_json::from_slice(&child.stdout).expect("--json prints the report");
-    assert_eq!(report["summary"]["faults"], 3, "{report:#}");
-    assert_eq!(report["summary"]["detected"], 3, "{report:#}");
+    assert_eq!(report["summary"]["faults"], 4, "{report:#}");
+    assert_eq!(report["summary"]["detected"], 4, "{report:#}");
     assert_eq!(report["summary"]["honest_isolated"], 0, "{report:#}");
     assert_eq!(report["passed"], true, "{report:#}");
     let stderr = String::from_utf8_lossy(&child.stderr);
