@@ -130,6 +130,17 @@ impl Lab {
         ip(&["netns", "exec", self.name(ns), "sysctl", "-qw", &format!("{key}={value}")])
     }
 
+    /// Gives `ifname` in `ns` the configured address `addr`/64 in place of its link-local
+    /// one (none is generated), as on links where only configured addresses exist.
+    pub fn configure_address(&self, ns: Ns, ifname: &str, addr: Ipv6Addr) -> Result<(), LabError> {
+        let ns = self.name(ns);
+        ip(&["-n", ns, "link", "set", ifname, "down"])?;
+        ip(&["-n", ns, "link", "set", ifname, "addrgenmode", "none"])?;
+        ip(&["-n", ns, "-6", "addr", "flush", "dev", ifname])?;
+        ip(&["-n", ns, "-6", "addr", "add", &format!("{addr}/64"), "dev", ifname, "nodad"])?;
+        ip(&["-n", ns, "link", "set", ifname, "up"])
+    }
+
     /// Adds `addr`/128 to `ifname` in `ns`.
     pub fn add_address(&self, ns: Ns, ifname: &str, addr: Ipv6Addr) -> Result<(), LabError> {
         ip(&["-n", self.name(ns), "-6", "addr", "add", &format!("{addr}/128"), "dev", ifname])

@@ -1,5 +1,7 @@
 //! UDP on real interfaces: one socket per interface, bound to it, in the link-local
-//! multicast group. Moves bytes only; what they mean is the core's business.
+//! multicast group. The socket is bound to the unspecified address, so the kernel picks the
+//! source: the interface's link-local address, or a configured one where the link has no
+//! link-local address. Moves bytes only; what they mean is the core's business.
 
 use crate::config::MULTICAST_GROUP;
 use socket2::{Domain, Protocol, Socket, Type};

@@ -206,6 +206,39 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Links with configured addresses only (no link-local address at all, as on some tunnels
+/// and provisioned networks): the nodes greet, admit and route over those addresses, and
+/// XDP counts the peer by its configured address.
+#[test]
+fn nodes_run_on_configured_addresses_without_link_local() {
+    if !is_root() {
+        eprintln!("SKIPPED: x0-node configured-address test needs root to create network namespaces (CI runs it as root)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("x0-live-cfgaddr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lab = Lab::new("ca").unwrap();
+    let (a, b) = (lab.add_namespace().unwrap(), lab.add_namespace().unwrap());
+    lab.link(a, "e0", b, "e0").unwrap();
+    lab.configure_address(a, "e0", "fd00:77::1".parse().unwrap()).unwrap();
+    lab.configure_address(b, "e0", "fd00:77::2".parse().unwrap()).unwrap();
+    assert!(lab.address(a, "e0").unwrap().segments()[0] == 0xfd00, "a has only its configured address");
+    lab.spawn(a, NODE, &[&config(&dir, 1, &["e0"], true)], Stdio::inherit()).unwrap();
+    lab.spawn(b, NODE, &[&config(&dir, 2, &["e0"], true)], Stdio::inherit()).unwrap();
+
+    let stream = connect(&lab, a);
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut events = BufReader::new(stream);
+    wait_for(&mut events, Duration::from_secs(5), "a route from a to b", |r| r.node == 1 && r.event == Kind::Route && r.dest == Some(2));
+    assert!(http(&lab, a, "POST", "/probe?dst=2&id=1").starts_with("HTTP/1.1 200"));
+    let probe = wait_for(&mut events, Duration::from_secs(3), "probe 1 answered", |r| r.event == Kind::Probe && r.probe_id == Some(1));
+    assert_eq!(probe.detail, Some(Detail::Delivered), "{probe:?}");
+    let metrics = http(&lab, a, "GET", "/metrics");
+    assert!(metrics.contains("peer=\"fd00:77::2\""), "XDP counts b by its configured address:\n{metrics}");
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_bad_config_names_the_line_and_field() {
     let dir = std::env::temp_dir().join(format!("x0-live-cfg-{}", std::process::id()));
