@@ -44,9 +44,12 @@ pub struct Lab {
     /// collide, and leftovers of a killed run are recognisable by name.
     prefix: String,
     namespaces: Vec<String>,
-    links: usize,
     children: Vec<Child>,
 }
+
+/// Veth pairs made by this process so far: their temporary names must be unique across the
+/// labs of concurrent tests.
+static LINKS_MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -74,7 +77,7 @@ impl Lab {
             return Err(LabError::NotRoot);
         }
         remove_orphans(tag);
-        Ok(Lab { prefix: format!("x0-{tag}-{}", std::process::id()), namespaces: Vec::new(), links: 0, children: Vec::new() })
+        Ok(Lab { prefix: format!("x0-{tag}-{}", std::process::id()), namespaces: Vec::new(), children: Vec::new() })
     }
 
     pub fn name(&self, ns: Ns) -> &str {
@@ -97,8 +100,9 @@ impl Lab {
         // Created in the root namespace under names unique to this lab (interface names
         // have 15 characters at most), then moved.
         let unique = format!("x0l{}", std::process::id() % 100_000);
-        let (ta, tb) = (format!("{unique}a{}", self.links), format!("{unique}b{}", self.links));
-        self.links += 1;
+        // Numbered across the process: two labs (tests) may build links at the same time.
+        let k = LINKS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (ta, tb) = (format!("{unique}a{k}"), format!("{unique}b{k}"));
         ip(&["link", "add", &ta, "type", "veth", "peer", "name", &tb])?;
         for (tmp, ns, name) in [(&ta, a, a_if), (&tb, b, b_if)] {
             let ns = self.namespaces[ns.0].clone();

@@ -226,8 +226,13 @@ fn nodes_run_on_configured_addresses_without_link_local() {
     lab.spawn(a, NODE, &[&config(&dir, 1, &["e0"], true)], Stdio::inherit()).unwrap();
     lab.spawn(b, NODE, &[&config(&dir, 2, &["e0"], true)], Stdio::inherit()).unwrap();
 
-    let stream = connect(&lab, a);
+    // The probe needs a route each way: b may learn its route to a a moment after a learns
+    // its route to b, and a reply with nowhere to go is a lost probe.
+    // (Both streams are open before either wait: a stream carries no events from before.)
+    let (stream, stream_b) = (connect(&lab, a), connect(&lab, b));
     stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    stream_b.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    wait_for(&mut BufReader::new(stream_b), Duration::from_secs(5), "a route from b to a", |r| r.node == 2 && r.event == Kind::Route && r.dest == Some(1));
     let mut events = BufReader::new(stream);
     wait_for(&mut events, Duration::from_secs(5), "a route from a to b", |r| r.node == 1 && r.event == Kind::Route && r.dest == Some(2));
     assert!(http(&lab, a, "POST", "/probe?dst=2&id=1").starts_with("HTTP/1.1 200"));

@@ -6,6 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// Namespace meshes run one at a time: on two cores, two at once starve each other's
+/// daemons, and the timing in the assertions would measure the machine.
+static ONE_MESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_mesh() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed holding it poisons nothing the next one needs.
+    ONE_MESH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `x0 SUBCOMMAND scenarios/SCENARIO.yaml --json --out OUT` as root; `None` (after
 /// saying why) when not root. Returns its output and the prefix of its namespaces' names.
 fn x0_live(subcommand: &str, scenario: &str, out: &Path) -> Option<(Output, String)> {
@@ -14,6 +23,7 @@ fn x0_live(subcommand: &str, scenario: &str, out: &Path) -> Option<(Output, Stri
         eprintln!("SKIPPED: x0 {subcommand} needs root to create network namespaces (CI runs it as root)");
         return None;
     }
+    let _mesh = one_mesh();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let child = Command::new(env!("CARGO_BIN_EXE_x0"))
         .args([subcommand, &format!("scenarios/{scenario}.yaml"), "--json", "--out"])
@@ -124,6 +134,7 @@ fn peer_bench_measures_x0_node_and_babeld_the_same_way() {
         eprintln!("SKIPPED: x0 bench peer needs root to create network namespaces (CI runs it as root)");
         return;
     }
+    let _mesh = one_mesh();
     let out = std::env::temp_dir().join(format!("x0-peer-{}", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_x0"))
         .args(["bench", "peer", "--topology", "grid:3x3", "--daemons", "x0,babeld-fast", "--converge-secs", "3"])
