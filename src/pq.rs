@@ -217,7 +217,9 @@ impl fmt::Debug for Signature {
     }
 }
 
-/// An ML-DSA-65 key pair. The secret half is wiped when dropped.
+/// An ML-DSA-65 key pair. The secret half is wiped when dropped; a clone holds its own copy
+/// and wipes it too.
+#[derive(Clone)]
 pub struct SigningKey {
     public: PublicKey,
     secret: Box<[u8; SIG_SECRET_KEY_LEN]>,

@@ -119,7 +119,7 @@ impl Refusal {
 
 /// This node's identity and its trust policy: everything the handshake needs besides time
 /// and randomness.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Trust {
     pub key: SigningKey,
     /// Presented to peers when the policy is a trust anchor.
