@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
-use x0tta6bl4::ids::NodeId;
+use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::node::{Command, Event, Incident, NeighbourState, Node, ProbeOutcome};
 use x0tta6bl4::time::Instant;
 
@@ -63,6 +63,35 @@ fn a_single_lost_hello_is_not_a_suspicion() {
     assert!(dropped);
     let bad: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.1 != NeighbourState::Up).collect();
     assert!(bad.is_empty(), "one lost hello caused {bad:?}");
+}
+
+/// A node answers a newcomer on its link at once with a hello, which its other neighbours
+/// hear a few ms after its previous one; such answers are not its rhythm. Counted as gaps
+/// right after node 0 met node 1, they made the mean a few ms and, with a sensitive
+/// threshold, the deadline fell before node 1's first regular hello.
+#[test]
+fn answers_to_newcomers_do_not_set_the_rhythm() {
+    let mut cfg = ProtocolConfig::default();
+    cfg.detector.phi_suspect = 4.0;
+    let mut p = Pair::new(cfg.clone());
+    while p.neighbour_events(0).is_empty() {
+        let next = p.now + Duration::from_millis(1);
+        p.run_until(next, &mut no_drop());
+    }
+    // Newcomers greet node 1, 1 ms apart; each makes it answer on the shared link.
+    for id in [10, 11, 12] {
+        let mut newcomer = Node::new(NodeId(id), cfg.clone(), [id as u8; 32], p.now).expect("valid config");
+        newcomer.add_interface(p.now);
+        let mut hello = Vec::new();
+        newcomer.poll_transmit(&mut hello).expect("a newcomer greets at once");
+        p.nodes[1].handle_datagram(p.now, IfIndex(0), PeerAddr::synthetic(NodeId(id)), &hello);
+        p.drain(1, &mut no_drop());
+        let next = p.now + Duration::from_millis(1);
+        p.run_until(next, &mut no_drop());
+    }
+    p.run_until(secs(3.0), &mut no_drop());
+    let ev = p.neighbour_events(0);
+    assert!(ev.iter().all(|e| e.1 == NeighbourState::Up), "node 0 on a clean link: {ev:?}");
 }
 
 /// A freeze long enough to be suspected, ended while the confirmation pings are still

@@ -53,9 +53,16 @@ impl PhiDetector {
 
     /// Records a heartbeat. The gap since the previous one joins the window, clamped to
     /// four announced intervals so one long outage cannot blind the detector for the next
-    /// minute.
+    /// minute. A gap under half the announced interval is an extra hello (the answer a
+    /// node sends at once to a new or returning neighbour), not the rhythm: it restarts the
+    /// clock and joins no gap. Counted, two such gaps of a few ms at first contact made
+    /// the mean a few ms, and the deadline fell before the first regular hello was due.
     pub fn heartbeat(&mut self, now: Instant, p: &DetectorParams, announced: Duration) {
-        let gap = now.saturating_since(self.last).min(announced * 4);
+        let gap = now.saturating_since(self.last);
+        if gap < announced / 2 {
+            return self.touch(now, p, announced);
+        }
+        let gap = gap.min(announced * 4);
         let gap_us = u32::try_from(gap.as_micros()).unwrap_or(u32::MAX);
         let window = usize::from(p.window).clamp(1, DETECTOR_WINDOW_MAX);
         if usize::from(self.len) >= window {

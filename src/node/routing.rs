@@ -46,6 +46,15 @@ struct Selected {
     metric: u16,
 }
 
+/// A seqno request forwarded: the newest seqno, until when it suppresses the same or older
+/// ones, and which neighbour it went to (`None`: all of them).
+#[derive(Copy, Clone, Debug)]
+struct Forwarded {
+    seqno: u16,
+    until: Instant,
+    toward: Option<u16>,
+}
+
 #[derive(Copy, Clone, Debug)]
 struct Request {
     /// The seqno asked for: one more than our feasibility distance's.
@@ -149,11 +158,11 @@ pub(crate) struct RouteTable {
     /// here rather than in every `DestEntry`, which stays small (the table holds hundreds).
     /// Removal is `swap_remove`: resends go out in a fixed order.
     requests: IndexMap<NodeId, Request, FxBuildHasher>,
-    /// The newest seqno request forwarded per destination, for duplicate suppression:
-    /// (seqno, until). Not keyed by who asked: when a hub dies, hundreds of nodes ask for
-    /// the same seqno at once, and one request toward the destination answers them all.
-    /// Entries past `until` are dropped by the periodic update.
-    forwarded: IndexMap<NodeId, (u16, Instant), FxBuildHasher>,
+    /// The newest seqno request forwarded per destination, for duplicate suppression. Not
+    /// keyed by who asked: when a hub dies, hundreds of nodes ask for the same seqno at
+    /// once, and one request toward the destination answers them all. Entries past `until`
+    /// are dropped by the periodic update.
+    forwarded: IndexMap<NodeId, Forwarded, FxBuildHasher>,
     /// The earliest `resend_at` among `requests`, kept so that computing the next wake-up,
     /// which drivers do after every input, does not walk every request.
     next_request_at: Option<Instant>,
@@ -175,7 +184,7 @@ impl RouteTable {
             + self.batches.iter().map(|b| b.dests.capacity()).sum::<usize>() * size_of::<NodeId>()
             + self.scratch.capacity() * size_of::<NodeId>()
             + self.requests.capacity() * (size_of::<(u64, NodeId, Request)>() + index)
-            + self.forwarded.capacity() * (size_of::<(u64, NodeId, (u16, Instant))>() + index)
+            + self.forwarded.capacity() * (size_of::<(u64, NodeId, Forwarded)>() + index)
     }
 
 
@@ -345,7 +354,7 @@ impl Node {
             // newer seqno, which will make it (or a better one) feasible.
             let starving = self.routes.dests.get(&dest).is_some_and(|e| e.selected.is_none());
             if starving && self.holddown_until.is_none() {
-                self.start_request(dest, false);
+                self.start_request(dest, false, Some(via));
             }
         }
     }
@@ -408,12 +417,12 @@ impl Node {
         }
         if best.is_none() && old.is_some() {
             self.emit(Event::Incident { at: now, incident: Incident::Starved { dest } });
-            self.start_request(dest, true);
+            self.start_request(dest, true, None);
         } else if best.is_some_and(|b| self.suspected(b.via)) {
             // Only the suspect leads there. Ask for a newer seqno now, through a neighbour
             // whose offer we may not take yet, so that if the suspicion is confirmed the
             // alternative is already feasible instead of starting to be sought then.
-            self.start_request(dest, false);
+            self.start_request(dest, false, None);
         }
     }
 
@@ -470,7 +479,10 @@ impl Node {
     /// the neighbours, one hop and not forwarded, for a route we did not keep; if the
     /// destination is simply gone nobody answers, where a mesh-wide request would start a
     /// storm nobody can answer. Unanswered, either is repeated with a doubling delay.
-    fn start_request(&mut self, dest: NodeId, ask_neighbours: bool) {
+    /// `changed` is a neighbour whose offer just changed: asked again even if it was the
+    /// one asked last, since a neighbour that just found a new path may now carry the
+    /// request where its old path could not.
+    fn start_request(&mut self, dest: NodeId, ask_neighbours: bool, changed: Option<u16>) {
         let (now, timeout) = (self.now, self.cfg.request_timeout);
         let via = self.best_unfeasible(dest);
         if via.is_none() && !ask_neighbours {
@@ -480,7 +492,7 @@ impl Node {
         if let Some(&r) = self.routes.requests.get(&dest) {
             // Already asking. A new best offer (a neighbour that just found a route) is
             // asked at once rather than at the next resend: it knows a live path.
-            if via.is_some() && via != r.asked {
+            if via.is_some() && (via != r.asked || via == changed) {
                 self.ask(dest, r.seqno, via);
             }
             return;
@@ -573,8 +585,11 @@ impl Node {
             return;
         }
         let now = self.now;
-        let until = now + self.cfg.request_timeout;
-        let Some(e) = self.routes.dests.get_mut(&dest) else { return };
+        // Half the resend interval: a resend by the same asker (one `request_timeout` after
+        // its first try, along much the same path) must find the suppression over, or the
+        // first resend dies where the first try was forwarded and recovery waits a round.
+        let until = now + self.cfg.request_timeout / 2;
+        let Some(e) = self.routes.dests.get(&dest) else { return };
         if let Some(s) = e.selected
             && !seqno_newer(seqno, s.seqno)
         {
@@ -585,29 +600,51 @@ impl Node {
         if hop_count <= 1 || origin == self.id {
             return;
         }
-        let selected = e.selected;
+        // Toward the destination along our route; if that leads back to the asker or to the
+        // request's origin, along the best other offer we hold, feasible or not (RFC 8966
+        // 3.8.1.2): they are likely losing the very route we use, and the other neighbour
+        // may know a way round.
+        let asker = from.map(|f| f as u16);
+        let back = |via: u16| Some(via) == asker || self.neighbours[usize::from(via)].as_ref().is_some_and(|n| n.id == origin);
+        // `None`: starving, to every neighbour (below).
+        let toward = match e.selected {
+            None => None,
+            Some(s) if !back(s.via) => Some(s.via),
+            Some(_) => {
+                let other = e
+                    .routes()
+                    .iter()
+                    .filter(|r| r.metric != INF && !back(r.via) && !self.suspected(r.via))
+                    .min_by_key(|r| r.metric);
+                match other {
+                    Some(r) => Some(r.via),
+                    // Only the way back leads there: nothing to forward.
+                    None => return,
+                }
+            }
+        };
         // Suppress what an answer to the request just forwarded would answer too: the same
-        // seqno or an older one. Matching the seqno exactly is not enough: starving nodes
-        // ask for different seqnos (each one above its own FD), and two interleaved floods
-        // would each pass every node that had last seen the other, without end.
-        if let Some(&(s, t)) = self.routes.forwarded.get(&dest)
-            && !seqno_newer(seqno, s)
-            && now < t
+        // seqno or an older one, going the same way. Matching the seqno exactly is not
+        // enough: starving nodes ask for different seqnos (each one above its own FD), and
+        // two interleaved floods would each pass every node that had last seen the other,
+        // without end. A different way is not suppressed: our route has moved since, and
+        // the request forwarded before may have gone round into a dead end.
+        if let Some(f) = self.routes.forwarded.get(&dest)
+            && !seqno_newer(seqno, f.seqno)
+            && now < f.until
+            && f.toward == toward
         {
             return;
         }
-        self.routes.forwarded.insert(dest, (seqno, until));
+        self.routes.forwarded.insert(dest, Forwarded { seqno, until, toward });
         let tlv = Tlv::SeqnoRequest { dest, seqno, hop_count: hop_count - 1, origin };
         self.stats.seqno_requests_forwarded += 1;
-        match selected.map(|s| s.via) {
-            // Toward the destination along our route.
-            Some(via) if from != Some(usize::from(via)) => {
+        match toward {
+            Some(via) => {
                 let Some(nb) = self.neighbours[usize::from(via)].as_ref() else { return };
                 let (iface, addr) = (nb.iface, nb.addr);
                 self.outbox.push(iface, Dest::Unicast(addr), tlv, self.ifaces());
             }
-            // The asker is our next hop: a loop in the making, nothing to forward.
-            Some(_) => self.stats.seqno_requests_forwarded -= 1,
             // Starving ourselves, we know no live way there; our stored offers are as stale
             // as the asker's. Pass it to every neighbour: each forwards a given (dest, seqno)
             // once, so this reaches whoever still has a route in one sweep of the starving
@@ -722,7 +759,7 @@ impl Node {
         dests.retain(|d, e| {
             e.selected.is_some() || e.n_routes > 0 || requests.contains_key(d) || e.last_reachable >= gc_before
         });
-        forwarded.retain(|d, &mut (_, until)| now < until && dests.contains_key(d));
+        forwarded.retain(|d, f| now < f.until && dests.contains_key(d));
         self.dump_routes(None);
     }
 }
