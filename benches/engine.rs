@@ -98,7 +98,7 @@ fn sim_grid(c: &mut Criterion) {
     group.bench_function("10x10 grid, 10 simulated seconds", |b| {
         b.iter_batched(
             || x0_sim::build_topology(&scenario, 1).expect("builds"),
-            |topo| x0_sim::Simulation::new(&scenario, &topo, 1).expect("valid").run(None).engine.events,
+            |topo| x0_sim::Simulation::new(&scenario, &topo, 1, 1).expect("valid").run(None).engine.events,
             BatchSize::LargeInput,
         )
     });

@@ -31,6 +31,35 @@ fn same_fingerprint_any_thread_count(name: &str) {
     assert!(p[0] != p[1] && p[1] != p[2], "different seeds gave the same fingerprint: {p:?}");
 }
 
+/// One seed's simulation split over cores (conservative parallel simulation) gives the
+/// same trace as on one core, through every kind of fault: node and link faults, frozen
+/// and restarted processes, clock steps, impairments, and the Byzantine kinds that replay,
+/// flood and impersonate. Three partitions on two threads also makes the split uneven.
+#[test]
+fn one_seed_split_over_cores_keeps_its_fingerprint() {
+    for name in [
+        "node-crash",
+        "process-faults",
+        "link-flap",
+        "partition-heal",
+        "gray-degrade",
+        "byzantine-replay",
+        "byzantine-malformed-flood",
+        "byzantine-impersonation",
+        "byzantine-grey-hole",
+        "secure-node-crash",
+    ] {
+        let scenario = common::load(&common::scenario_path(name));
+        let seed = [scenario.seed];
+        let one = common::run_split(&scenario, &seed, 1, 1);
+        let split = common::run_split(&scenario, &seed, 2, 3);
+        assert_eq!(split.report.seed_runs[0].partitions, 3, "{name}: the run was not split");
+        assert_eq!(one.report.fingerprint, split.report.fingerprint, "{name}: one core and three partitions differ");
+        assert_eq!(one.report.summary, split.report.summary, "{name}: aggregates differ");
+        assert_eq!(one.report.events, split.report.events, "{name}: event counts differ");
+    }
+}
+
 #[test]
 fn the_fingerprint_sees_a_parameter_change() {
     let mut scenario = common::load(&common::scenario_path("link-flap"));

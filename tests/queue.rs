@@ -1,5 +1,6 @@
-//! The event queue pops in (time, scheduling order), exactly like a reference sort, and
-//! PHOLD does the same work on it as on a std BinaryHeap.
+//! The event queue pops in (time, scheduling order) or (time, key), exactly like a
+//! reference sort; it stops at a window's end without moving anything; and PHOLD does the
+//! same work on it as on a std BinaryHeap.
 
 use proptest::prelude::*;
 use x0_sim::phold::{self, Phold};
@@ -29,6 +30,52 @@ proptest! {
             prop_assert_eq!(q.len(), reference.len());
         }
         reference.sort_unstable();
+        for want in reference {
+            prop_assert_eq!(q.pop(), Some(want));
+        }
+        prop_assert_eq!(q.pop(), None);
+    }
+}
+
+proptest! {
+    /// The simulator's pattern with keys: pushes at or after the last pop, including at
+    /// that very instant with keys smaller than events still waiting there, popped in
+    /// windows that end anywhere; the order is by time, then key.
+    #[test]
+    fn pops_in_time_then_key_order_across_windows(
+        ops in prop::collection::vec((0u8..3, 0u64..40, any::<u64>(), any::<bool>()), 1..2000),
+    ) {
+        let mut q = EventQueue::default();
+        let mut reference: Vec<(u64, u64)> = Vec::new(); // (time, key)
+        let mut now = 0u64;
+        for (i, (op, dt, key, big)) in ops.into_iter().enumerate() {
+            // Unique keys, as the simulator's are; the index keeps them so.
+            let key = (key << 16) | i as u64;
+            match op {
+                0 | 1 if !q.is_empty() => {
+                    // A window ending `dt` after the last pop: only earlier events come out.
+                    let limit = now + dt;
+                    reference.sort_unstable();
+                    let got = q.pop_before(limit);
+                    match reference.first() {
+                        Some(&(t, k)) if t < limit => {
+                            prop_assert_eq!(got, Some((t, k)));
+                            reference.remove(0);
+                            now = t;
+                        }
+                        _ => prop_assert_eq!(got, None),
+                    }
+                }
+                _ => {
+                    let t = now + if big { dt << 30 } else { dt };
+                    q.push_keyed(t, key, key);
+                    reference.push((t, key));
+                }
+            }
+            prop_assert_eq!(q.len(), reference.len());
+            reference.sort_unstable();
+            prop_assert_eq!(q.peek_time(), reference.first().map(|&(t, _)| t));
+        }
         for want in reference {
             prop_assert_eq!(q.pop(), Some(want));
         }

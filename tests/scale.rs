@@ -1,5 +1,5 @@
-//! The shipped 10,000-node scenario on short settings: it is deterministic and meets its
-//! assertions. (How fast and how big it runs is measured by `x0 run --json`, not here; see
+//! The shipped 10,000-node scenario on short settings: it is deterministic, on one core
+//! and split over two, and meets its assertions. (How fast and how big it runs is measured by `x0 run --json`, not here; see
 //! docs/PERFORMANCE.md.)
 
 mod common;
@@ -22,13 +22,11 @@ fn a_10k_mesh_on_short_settings_is_deterministic_and_meets_its_assertions() {
         fault.duration = Some(Duration::from_secs(1));
     }
     assert_eq!(scenario.faults.len(), 2, "scale-10k lost its crash faults");
-    // The same seed twice, side by side: the two runs must agree event for event.
-    let [first, second] = std::thread::scope(|s| {
-        let run = || s.spawn(|| common::run(&scenario, &[scenario.seed], 1));
-        let (a, b) = (run(), run());
-        [a.join().unwrap(), b.join().unwrap()]
-    });
-    assert_eq!(first.report.fingerprint, second.report.fingerprint, "two runs of the same seed differ");
+    // The same seed on one core and split over two: the runs must agree event for event.
+    let first = common::run_split(&scenario, &[scenario.seed], 2, 2);
+    let second = common::run(&scenario, &[scenario.seed], 1);
+    assert_eq!(first.report.seed_runs[0].partitions, 2, "the run was not split");
+    assert_eq!(first.report.fingerprint, second.report.fingerprint, "one seed on one core and on two differ");
     assert_eq!(first.report.nodes, 10_000);
     common::assert_passes(&first);
     let summary = &first.report.summary;

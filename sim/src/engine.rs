@@ -1,17 +1,29 @@
-//! The discrete-event simulator: virtual time in integer nanoseconds, one event queue
-//! ordered by (time, sequence number), and nothing else deciding order. It moves bytes and
-//! time in and out of the core's [`Node`]s; it holds no protocol logic.
+//! The discrete-event simulator: virtual time in integer nanoseconds, and nothing but
+//! event times and event keys deciding order. It moves bytes and time in and out of the
+//! core's [`Node`]s; it holds no protocol logic.
+//!
+//! One run can use several cores (conservative parallel simulation). Nodes are split into
+//! partitions of consecutive ids, each with its own event queue, frame pool and counters. Time
+//! advances in windows no longer than the smallest link latency (the lookahead): a frame
+//! sent inside a window cannot arrive before the window ends, so partitions run a window side
+//! by side and hand each other their frames at its end. Events that touch the whole world
+//! (faults, probes, checkers) run alone between windows, before any node event at the same
+//! instant. Nothing in this depends on the number of partitions: events at one instant run in
+//! the order of (scheduling node, that node's count), and node events reach the recorder
+//! and the fingerprint sorted by (time, node). So one seed gives one fingerprint whether
+//! the run uses one core or several.
 
 use crate::checkers;
 use crate::faults;
 use crate::identity::Identities;
 use crate::net::{Direction, Fate, LinkParams};
+use crate::queue::EventQueue;
 use crate::seed;
 use crate::topology::Topology;
 use petgraph::visit::EdgeRef;
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
-use crate::queue::EventQueue;
+use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
@@ -28,8 +40,10 @@ use x0tta6bl4::trace::{Digest, Fingerprint};
 const PAUSE_BUFFER_PACKETS: usize = 1024;
 /// Loops kept as examples for the report (all are counted).
 const LOOP_EXAMPLES_MAX: usize = 16;
-/// How often (in events) the progress counter is refreshed.
-const PROGRESS_EVERY: u64 = 1 << 14;
+/// Bits of an event key that count the events one node scheduled; the node id is above
+/// them. 2^40 events per node is far beyond any run, and 2^24 nodes beyond any topology.
+const KEY_COUNT_BITS: u32 = 40;
+const NODES_MAX: u32 = 1 << (64 - KEY_COUNT_BITS);
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -37,10 +51,16 @@ pub enum SimError {
     Scenario(#[from] ScenarioError),
 }
 
+/// An event of one node: it runs in the node's partition, inside a window.
 #[derive(Copy, Clone, Debug)]
-enum Ev {
+enum NodeEv {
     Deliver { to: u32, iface: u16, link: u32, pkt: u32 },
     Timer { node: u32, generation: u32 },
+}
+
+/// An event that reads or changes more than one node: it runs between windows, alone.
+#[derive(Copy, Clone, Debug)]
+enum WorldEv {
     Inject { instance: u32 },
     Heal { instance: u32 },
     Flap { instance: u32 },
@@ -87,11 +107,19 @@ enum Status {
     Paused,
 }
 
+/// One end of a link, as its node sees it.
+struct Iface {
+    link: u32,
+    /// Which end of the link this is (0 or 1).
+    side: u8,
+    /// The direction this end sends into: only the sending node's partition touches it.
+    tx: Direction,
+}
+
 struct SimNode {
     node: Option<Box<Node>>,
     status: Status,
-    /// Interface i is link `ifaces[i].0`, sending in direction `ifaces[i].1`.
-    ifaces: Vec<(u32, u8)>,
+    ifaces: Vec<Iface>,
     timer_generation: u32,
     timer_at: Option<u64>,
     clock: NodeClock,
@@ -99,12 +127,13 @@ struct SimNode {
     inbox: VecDeque<(u16, u32, u32)>,
     /// Set while an `impersonate` fault has the node pose as this other node.
     posing_as: Option<u32>,
+    /// Events this node has scheduled: with its id, the key ordering events at one instant.
+    scheduled: u64,
 }
 
 struct Link {
     ends: [NodeId; 2],
     ifaces: [IfIndex; 2],
-    dirs: [Direction; 2],
     degrades: Vec<(u32, Degrade)>,
     /// Replay attackers on this link: (fault instance, delay in ns).
     replays: Vec<(u32, u64)>,
@@ -151,6 +180,41 @@ pub struct EngineStats {
     pub timer_spins: u64,
 }
 
+impl std::ops::AddAssign<&EngineStats> for EngineStats {
+    fn add_assign(&mut self, o: &EngineStats) {
+        let EngineStats {
+            events,
+            frames_sent,
+            frames_delivered,
+            frames_lost,
+            frames_queue_dropped,
+            frames_link_down,
+            frames_to_stopped,
+            frames_pause_dropped,
+            frames_misaddressed,
+            frames_duplicated,
+            frames_corrupted,
+            frames_replayed,
+            frames_flooded,
+            timer_spins,
+        } = o;
+        self.events += events;
+        self.frames_sent += frames_sent;
+        self.frames_delivered += frames_delivered;
+        self.frames_lost += frames_lost;
+        self.frames_queue_dropped += frames_queue_dropped;
+        self.frames_link_down += frames_link_down;
+        self.frames_to_stopped += frames_to_stopped;
+        self.frames_pause_dropped += frames_pause_dropped;
+        self.frames_misaddressed += frames_misaddressed;
+        self.frames_duplicated += frames_duplicated;
+        self.frames_corrupted += frames_corrupted;
+        self.frames_replayed += frames_replayed;
+        self.frames_flooded += frames_flooded;
+        self.timer_spins += timer_spins;
+    }
+}
+
 /// Everything one seed produced.
 #[derive(Clone, Debug)]
 pub struct RunResult {
@@ -172,6 +236,8 @@ pub struct RunResult {
     /// Memory held by live nodes at the end, summed, and how many nodes that is.
     pub state_bytes: StateBytes,
     pub live_nodes: u32,
+    /// Partitions the run was split into (1: one core). Results do not depend on it.
+    pub partitions: u32,
     /// The raw observations the metrics were computed from, for `x0 run --trace` and for
     /// anyone who wants to check a number by hand.
     pub trace: Trace,
@@ -185,6 +251,316 @@ pub struct Trace {
     pub pairs: Vec<(NodeId, NodeId)>,
 }
 
+fn ns(d: Duration) -> u64 {
+    duration_nanos(d)
+}
+
+/// What partitions read during a window and nobody changes until it ends.
+struct World {
+    links: Vec<Link>,
+    gt: GroundTruth,
+    warmup: u64,
+    /// Nodes per partition: node `i` lives in partition `i / partition_nodes`.
+    partition_nodes: u32,
+}
+
+impl World {
+    fn partition_of(&self, node: u32) -> usize {
+        (node / self.partition_nodes) as usize
+    }
+
+    fn peer_across(&self, link: u32, me: u32) -> NodeId {
+        let l = &self.links[link as usize];
+        if l.ends[0].0 == me { l.ends[1] } else { l.ends[0] }
+    }
+}
+
+/// A frame for a node of another partition, handed over when the window ends.
+#[derive(Copy, Clone)]
+struct Crossing {
+    at: u64,
+    key: u64,
+    to: u32,
+    iface: u16,
+    link: u32,
+    /// Its bytes: `outbox_bytes[start..start + len]`.
+    start: u32,
+    len: u32,
+}
+
+/// The nodes `first..first + nodes.len()` and everything their events touch.
+struct Partition {
+    first: u32,
+    nodes: Vec<SimNode>,
+    queue: EventQueue<NodeEv>,
+    pool: Pool,
+    buf: Vec<u8>,
+    now: u64,
+    stats: EngineStats,
+    control_bytes: u64,
+    /// Node events since the last hand-over, in the order each node produced them.
+    observed: Vec<TimedEvent>,
+    outbox: Vec<Crossing>,
+    outbox_bytes: Vec<u8>,
+}
+
+impl Partition {
+    fn sn(&mut self, i: u32) -> &mut SimNode {
+        &mut self.nodes[(i - self.first) as usize]
+    }
+
+    fn local_now(&self, i: u32) -> Instant {
+        self.nodes[(i - self.first) as usize].clock.local(self.now)
+    }
+
+    /// Schedules `ev` at `t` on behalf of `origin`, a node of this partition; returns its key.
+    fn next_key(&mut self, origin: u32) -> u64 {
+        let sn = self.sn(origin);
+        debug_assert!(sn.scheduled < 1 << KEY_COUNT_BITS, "node {origin} scheduled 2^40 events");
+        let key = u64::from(origin) << KEY_COUNT_BITS | sn.scheduled;
+        sn.scheduled += 1;
+        key
+    }
+
+    fn schedule(&mut self, origin: u32, t: u64, ev: NodeEv) {
+        let key = self.next_key(origin);
+        self.queue.push_keyed(t, key, ev);
+    }
+
+    /// Runs this partition's events before `limit`.
+    fn run_window(&mut self, limit: u64, w: &World) {
+        while let Some((t, ev)) = self.queue.pop_before(limit) {
+            debug_assert!(t >= self.now, "event queue went back in time");
+            self.now = t;
+            self.stats.events += 1;
+            match ev {
+                NodeEv::Deliver { to, iface, link, pkt } => self.deliver(to, iface, link, pkt, w),
+                NodeEv::Timer { node, generation } => self.timer(node, generation, w),
+            }
+        }
+    }
+
+    /// Starts `node` as node `i`'s process.
+    fn start(&mut self, i: u32, mut node: Box<Node>, w: &World) {
+        let local = self.local_now(i);
+        let sn = self.sn(i);
+        for _ in 0..sn.ifaces.len() {
+            node.add_interface(local);
+        }
+        sn.node = Some(node);
+        sn.status = Status::Running;
+        self.drain(i, false, w);
+    }
+
+    fn stop(&mut self, i: u32, keep_state: bool) {
+        let sn = &mut self.nodes[(i - self.first) as usize];
+        if !keep_state {
+            sn.node = None;
+        }
+        sn.status = Status::Stopped;
+        sn.timer_generation += 1;
+        sn.timer_at = None;
+        for (_, _, pkt) in sn.inbox.drain(..) {
+            self.pool.release(pkt);
+        }
+    }
+
+    fn pause(&mut self, i: u32) {
+        let sn = self.sn(i);
+        sn.status = Status::Paused;
+        sn.timer_generation += 1;
+        sn.timer_at = None;
+    }
+
+    fn unpause(&mut self, i: u32, w: &World) {
+        let local = self.local_now(i);
+        let sn = self.sn(i);
+        sn.status = Status::Running;
+        let mut node = sn.node.take().expect("a paused node keeps its process");
+        let inbox = std::mem::take(&mut sn.inbox);
+        for &(iface, link, pkt) in &inbox {
+            let from = w.peer_across(link, i);
+            node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
+            self.pool.release(pkt);
+        }
+        node.handle_timeout(local);
+        let sn = self.sn(i);
+        sn.inbox = inbox;
+        sn.inbox.clear();
+        sn.node = Some(node);
+        self.drain(i, false, w);
+    }
+
+    fn resume_kept(&mut self, i: u32, w: &World) {
+        let local = self.local_now(i);
+        let sn = self.sn(i);
+        sn.status = Status::Running;
+        sn.node.as_mut().expect("restart with state keeps the node").resume(local);
+        self.drain(i, false, w);
+    }
+
+    /// Makes a running node misbehave (or behave again); a stopped one is left alone.
+    fn set_behaviour(&mut self, i: u32, behaviour: Behaviour, w: &World) {
+        let local = self.local_now(i);
+        let sn = self.sn(i);
+        if sn.status != Status::Running {
+            return;
+        }
+        sn.node.as_mut().expect("a running node has a process").set_behaviour(local, behaviour);
+        self.drain(i, false, w);
+    }
+
+    /// After a clock change the node's next deadline maps to a different global time.
+    fn rearm(&mut self, i: u32, w: &World) {
+        let sn = self.sn(i);
+        if sn.status == Status::Running {
+            sn.timer_at = None;
+            sn.timer_generation += 1;
+            self.drain(i, false, w);
+        }
+    }
+
+    /// Collects everything node `i` produced after an input, and re-arms its timer.
+    /// `after_timer` says the input was a timer at `now`, to catch a node asking to be woken
+    /// again for the same instant.
+    fn drain(&mut self, i: u32, after_timer: bool, w: &World) {
+        let Some(mut node) = self.sn(i).node.take() else { return };
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(tx) = node.poll_transmit(&mut buf) {
+            self.transmit(i, tx.iface, tx.dest, tx.class, &buf, w);
+        }
+        while node.poll_delivery(&mut buf).is_some() {}
+        self.buf = buf;
+        let t = Instant::from_nanos(self.now);
+        while let Some(event) = node.poll_event() {
+            self.observed.push(TimedEvent { t, node: NodeId(i), event });
+        }
+        let now = self.now;
+        let sn = self.sn(i);
+        let mut want = sn.clock.global(node.poll_timeout()).max(now);
+        if after_timer && want <= now {
+            self.stats.timer_spins += 1;
+            want = now + 1_000;
+        }
+        let sn = self.sn(i);
+        sn.node = Some(node);
+        if sn.timer_at.is_none_or(|t| want < t) {
+            sn.timer_generation += 1;
+            sn.timer_at = Some(want);
+            let generation = sn.timer_generation;
+            self.schedule(i, want, NodeEv::Timer { node: i, generation });
+        }
+    }
+
+    fn transmit(&mut self, from: u32, iface: IfIndex, dest: Dest, class: TrafficClass, bytes: &[u8], w: &World) {
+        self.stats.frames_sent += 1;
+        if class != TrafficClass::Data && self.now >= w.warmup {
+            self.control_bytes += bytes.len() as u64;
+        }
+        let now = self.now;
+        let port = &mut self.nodes[(from - self.first) as usize].ifaces[iface.index()];
+        let (link_idx, side) = (port.link, port.side as usize);
+        let link = &w.links[link_idx as usize];
+        let to = link.ends[1 - side];
+        if let Dest::Unicast(addr) = dest
+            && addr != PeerAddr::synthetic(to)
+        {
+            self.stats.frames_misaddressed += 1;
+            return;
+        }
+        if !w.gt.link_up(link_idx) {
+            self.stats.frames_link_down += 1;
+            return;
+        }
+        let to_iface = link.ifaces[1 - side].0;
+        match port.tx.send(now, bytes.len()) {
+            Fate::Lost => self.stats.frames_lost += 1,
+            Fate::QueueFull => self.stats.frames_queue_dropped += 1,
+            Fate::Delivered { at_ns, duplicate_at_ns, corrupt } => {
+                let corrupt = corrupt.map(|(offset, mask)| {
+                    self.stats.frames_corrupted += 1;
+                    (offset as usize % bytes.len(), mask)
+                });
+                self.send_copy(from, at_ns, to.0, to_iface, link_idx, bytes, corrupt, w);
+                for &(_, delay) in &link.replays {
+                    self.stats.frames_replayed += 1;
+                    self.send_copy(from, at_ns + delay, to.0, to_iface, link_idx, bytes, None, w);
+                }
+                if let Some(t) = duplicate_at_ns {
+                    self.stats.frames_duplicated += 1;
+                    self.send_copy(from, t, to.0, to_iface, link_idx, bytes, None, w);
+                }
+            }
+        }
+    }
+
+    /// Puts one copy of a frame on its way to `to`: into this partition's queue, or into the
+    /// outbox when `to` lives in another partition. `corrupt` flips one byte.
+    #[allow(clippy::too_many_arguments)]
+    fn send_copy(&mut self, from: u32, at: u64, to: u32, iface: u16, link: u32, bytes: &[u8], corrupt: Option<(usize, u8)>, w: &World) {
+        let key = self.next_key(from);
+        if w.partition_of(to) == w.partition_of(from) {
+            let pkt = self.pool.alloc(bytes);
+            if let Some((at, mask)) = corrupt {
+                self.pool.bufs[pkt as usize][at] ^= mask;
+            }
+            self.queue.push_keyed(at, key, NodeEv::Deliver { to, iface, link, pkt });
+        } else {
+            let start = self.outbox_bytes.len();
+            self.outbox_bytes.extend_from_slice(bytes);
+            if let Some((at, mask)) = corrupt {
+                self.outbox_bytes[start + at] ^= mask;
+            }
+            self.outbox.push(Crossing { at, key, to, iface, link, start: start as u32, len: bytes.len() as u32 });
+        }
+    }
+
+    fn deliver(&mut self, to: u32, iface: u16, link: u32, pkt: u32, w: &World) {
+        if !w.gt.link_up(link) {
+            // The link went down while the frame was on it.
+            self.stats.frames_link_down += 1;
+            self.pool.release(pkt);
+            return;
+        }
+        let sn = &mut self.nodes[(to - self.first) as usize];
+        match sn.status {
+            Status::Stopped => {
+                self.stats.frames_to_stopped += 1;
+                self.pool.release(pkt);
+            }
+            Status::Paused => {
+                if sn.inbox.len() < PAUSE_BUFFER_PACKETS {
+                    sn.inbox.push_back((iface, link, pkt));
+                } else {
+                    self.stats.frames_pause_dropped += 1;
+                    self.pool.release(pkt);
+                }
+            }
+            Status::Running => {
+                self.stats.frames_delivered += 1;
+                let from = w.peer_across(link, to);
+                let local = sn.clock.local(self.now);
+                let node = sn.node.as_mut().expect("a running node has a process");
+                node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
+                self.pool.release(pkt);
+                self.drain(to, false, w);
+            }
+        }
+    }
+
+    fn timer(&mut self, i: u32, generation: u32, w: &World) {
+        let now = self.now;
+        let sn = self.sn(i);
+        if generation != sn.timer_generation || sn.status != Status::Running {
+            return;
+        }
+        sn.timer_at = None;
+        let local = sn.clock.local(now);
+        sn.node.as_mut().expect("a running node has a process").handle_timeout(local);
+        self.drain(i, true, w);
+    }
+}
+
 pub struct Simulation<'a> {
     scenario: &'a Scenario,
     topo: &'a Topology,
@@ -195,34 +571,34 @@ pub struct Simulation<'a> {
     seed: u64,
     now: u64,
     end: u64,
-    warmup: u64,
-    queue: EventQueue<Ev>,
-    nodes: Vec<SimNode>,
-    links: Vec<Link>,
-    pool: Pool,
-    gt: GroundTruth,
-    buf: Vec<u8>,
+    /// The longest window partitions may run without hearing from each other: the smallest
+    /// link latency. Zero means one partition and windows that end only at world events.
+    lookahead: u64,
+    world: World,
+    partitions: Vec<Partition>,
+    queue: EventQueue<WorldEv>,
+    /// Node events of a window, gathered from every partition and sorted.
+    observed: Vec<TimedEvent>,
     rec: Recorder,
     instances: Vec<Instance>,
     loops: u64,
     loop_examples: Vec<LoopSample>,
     stretch: Vec<f64>,
-    control_bytes: u64,
     check_rng: ChaCha8Rng,
     fingerprint: Fingerprint,
-    stats: EngineStats,
-}
-
-fn ns(d: Duration) -> u64 {
-    duration_nanos(d)
+    /// World events run.
+    world_events: u64,
 }
 
 impl<'a> Simulation<'a> {
-    /// Builds the world for one seed: nodes, links, workload, fault schedule.
-    pub fn new(scenario: &'a Scenario, topo: &'a Topology, seed: u64) -> Result<Self, SimError> {
+    /// Builds the world for one seed: nodes, links, workload, fault schedule. The run is
+    /// split into at most `partitions` partitions that run in parallel (see the module comment);
+    /// results do not depend on it.
+    pub fn new(scenario: &'a Scenario, topo: &'a Topology, seed: u64, partitions: usize) -> Result<Self, SimError> {
         scenario.check_node_ids(topo.node_count())?;
         check_links(scenario, topo)?;
         let n = topo.node_count();
+        assert!(n < NODES_MAX, "{n} nodes: event keys hold node ids below {NODES_MAX}");
         let gt = GroundTruth::new(n, &topo.edge_list());
         let mut nodes: Vec<SimNode> = (0..n)
             .map(|_| SimNode {
@@ -235,9 +611,11 @@ impl<'a> Simulation<'a> {
                 boots: 0,
                 inbox: VecDeque::new(),
                 posing_as: None,
+                scheduled: 0,
             })
             .collect();
         let mut links = Vec::with_capacity(topo.edge_count());
+        let mut lookahead = u64::MAX;
         for e in topo.graph.edge_references() {
             let (a, b) = (e.source().index(), e.target().index());
             let info = e.weight();
@@ -247,16 +625,38 @@ impl<'a> Simulation<'a> {
                 let p = LinkParams::new(&scenario.links, info.latency, delivery(i));
                 Direction::new(p, seed::stream(seed, "link", id, i as u64))
             };
+            let (da, db) = (dir(0), dir(1));
+            // Impairments only add delay, so the base latency bounds every arrival.
+            lookahead = lookahead.min(da.base.latency_ns).min(db.base.latency_ns);
             let ia = IfIndex(nodes[a].ifaces.len() as u16);
-            nodes[a].ifaces.push((e.id().index() as u32, 0));
+            nodes[a].ifaces.push(Iface { link: id as u32, side: 0, tx: da });
             let ib = IfIndex(nodes[b].ifaces.len() as u16);
-            nodes[b].ifaces.push((e.id().index() as u32, 1));
+            nodes[b].ifaces.push(Iface { link: id as u32, side: 1, tx: db });
             links.push(Link {
                 ends: [NodeId(a as u32), NodeId(b as u32)],
                 ifaces: [ia, ib],
-                dirs: [dir(0), dir(1)],
                 degrades: Vec::new(),
                 replays: Vec::new(),
+            });
+        }
+        let lookahead = if lookahead == u64::MAX { 0 } else { lookahead };
+        let partitions = if lookahead == 0 { 1 } else { partitions.clamp(1, n.max(1) as usize) };
+        let partition_nodes = n.div_ceil(partitions as u32).max(1);
+        let mut partition_list = Vec::with_capacity(partitions);
+        let mut rest = nodes.into_iter();
+        for s in 0..partitions as u32 {
+            partition_list.push(Partition {
+                first: s * partition_nodes,
+                nodes: rest.by_ref().take(partition_nodes as usize).collect(),
+                queue: EventQueue::default(),
+                pool: Pool::default(),
+                buf: Vec::with_capacity(2048),
+                now: 0,
+                stats: EngineStats::default(),
+                control_bytes: 0,
+                observed: Vec::new(),
+                outbox: Vec::new(),
+                outbox_bytes: Vec::new(),
             });
         }
         let workload = probe_workload(scenario, n, seed);
@@ -269,38 +669,32 @@ impl<'a> Simulation<'a> {
             seed,
             now: 0,
             end: ns(scenario.duration),
-            warmup: ns(scenario.warmup),
+            lookahead,
+            world: World { links, gt, warmup: ns(scenario.warmup), partition_nodes },
+            partitions: partition_list,
             queue: EventQueue::default(),
-            nodes,
-            links,
-            pool: Pool::default(),
-            gt,
-            buf: Vec::with_capacity(2048),
+            observed: Vec::new(),
             rec: Recorder::new(Instant::from_nanos(ns(scenario.warmup)), pairs),
             instances: Vec::new(),
             loops: 0,
             loop_examples: Vec::new(),
             stretch: Vec::new(),
-            control_bytes: 0,
             check_rng: seed::stream(seed, "checks", 0, 0),
             fingerprint: Fingerprint::default(),
-            stats: EngineStats::default(),
+            world_events: 0,
         };
         for (pair, &(_, phase)) in workload.iter().enumerate() {
-            sim.push(phase, Ev::Probe { pair: pair as u32 });
+            sim.queue.push(phase, WorldEv::Probe { pair: pair as u32 });
         }
         sim.schedule_faults();
         let (loop_every, stretch_every) = (ns(scenario.checks.loop_interval), ns(scenario.checks.stretch_interval));
-        sim.push(loop_every, Ev::LoopCheck);
-        sim.push(sim.warmup.max(stretch_every), Ev::StretchCheck);
+        sim.queue.push(loop_every, WorldEv::LoopCheck);
+        sim.queue.push(sim.world.warmup.max(stretch_every), WorldEv::StretchCheck);
         for i in 0..n {
             sim.boot(i);
         }
+        sim.hand_over();
         Ok(sim)
-    }
-
-    fn push(&mut self, t: u64, ev: Ev) {
-        self.queue.push(t, ev);
     }
 
     fn schedule_faults(&mut self) {
@@ -318,221 +712,84 @@ impl<'a> Simulation<'a> {
                     flap_down: false,
                     flood_rng: None,
                 });
-                self.push(t_inject, Ev::Inject { instance });
+                self.queue.push(t_inject, WorldEv::Inject { instance });
                 if let Some(h) = t_heal
                     && h < self.end
                 {
-                    self.push(h, Ev::Heal { instance });
+                    self.queue.push(h, WorldEv::Heal { instance });
                 }
             }
         }
     }
 
-    // ----- node lifecycle -------------------------------------------------------------------
+    // ----- node lifecycle, between windows ---------------------------------------------------
 
-    fn local_now(&self, i: u32) -> Instant {
-        self.nodes[i as usize].clock.local(self.now)
+    /// Node `i`'s partition, brought to the current time, and the world it reads.
+    fn partition(&mut self, i: u32) -> (&mut Partition, &World) {
+        let partition = &mut self.partitions[self.world.partition_of(i)];
+        partition.now = self.now;
+        (partition, &self.world)
+    }
+
+    fn sim_node(&self, i: u32) -> &SimNode {
+        let partition = &self.partitions[self.world.partition_of(i)];
+        &partition.nodes[(i - partition.first) as usize]
     }
 
     /// Starts node `i` as a fresh process.
     fn boot(&mut self, i: u32) {
-        let local = self.local_now(i);
-        let sn = &mut self.nodes[i as usize];
-        let key = seed::key(self.seed, "node", u64::from(i), sn.boots);
+        let local = self.sim_node(i).clock.local(self.now);
+        let (seed, protocol) = (self.seed, self.protocol.clone());
+        let identities = self.identities.as_mut();
+        let partition = &mut self.partitions[self.world.partition_of(i)];
+        let sn = partition.sn(i);
+        let key = seed::key(seed, "node", u64::from(i), sn.boots);
         sn.boots += 1;
-        let node = match self.identities.as_mut() {
+        let node = match identities {
             Some(ids) => {
                 let trust = match sn.posing_as {
                     Some(victim) => ids.impostor(i, victim),
                     None => ids.trust(i),
                 };
-                Node::new_secure(self.protocol.clone(), trust, key, local)
+                Node::new_secure(protocol, trust, key, local)
             }
-            None => Node::new(NodeId(i), self.protocol.clone(), key, local),
+            None => Node::new(NodeId(i), protocol, key, local),
         };
-        let mut node = Box::new(node.expect("protocol config validated at load"));
-        for _ in 0..sn.ifaces.len() {
-            node.add_interface(local);
-        }
-        sn.node = Some(node);
-        sn.status = Status::Running;
-        self.drain(i, false);
-    }
-
-    fn stop(&mut self, i: u32, keep_state: bool) {
-        let sn = &mut self.nodes[i as usize];
-        if !keep_state {
-            sn.node = None;
-        }
-        sn.status = Status::Stopped;
-        sn.timer_generation += 1;
-        sn.timer_at = None;
-        for (_, _, pkt) in sn.inbox.drain(..) {
-            self.pool.release(pkt);
-        }
-    }
-
-    fn pause(&mut self, i: u32) {
-        let sn = &mut self.nodes[i as usize];
-        sn.status = Status::Paused;
-        sn.timer_generation += 1;
-        sn.timer_at = None;
-    }
-
-    fn unpause(&mut self, i: u32) {
-        let local = self.local_now(i);
-        let sn = &mut self.nodes[i as usize];
-        sn.status = Status::Running;
-        let mut node = sn.node.take().expect("a paused node keeps its process");
-        let inbox = std::mem::take(&mut sn.inbox);
-        for &(iface, link, pkt) in &inbox {
-            let from = self.peer_across(link, i);
-            node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
-            self.pool.release(pkt);
-        }
-        node.handle_timeout(local);
-        let sn = &mut self.nodes[i as usize];
-        sn.inbox = inbox;
-        sn.inbox.clear();
-        sn.node = Some(node);
-        self.drain(i, false);
-    }
-
-    fn resume_kept(&mut self, i: u32) {
-        let local = self.local_now(i);
-        let sn = &mut self.nodes[i as usize];
-        sn.status = Status::Running;
-        sn.node.as_mut().expect("restart with state keeps the node").resume(local);
-        self.drain(i, false);
-    }
-
-    fn peer_across(&self, link: u32, me: u32) -> NodeId {
-        let l = &self.links[link as usize];
-        if l.ends[0].0 == me { l.ends[1] } else { l.ends[0] }
-    }
-
-    /// Collects everything node `i` produced after an input, and re-arms its timer.
-    /// `after_timer` says the input was a timer at `now`, to catch a node asking to be woken
-    /// again for the same instant.
-    fn drain(&mut self, i: u32, after_timer: bool) {
-        let Some(mut node) = self.nodes[i as usize].node.take() else { return };
-        let mut buf = std::mem::take(&mut self.buf);
-        while let Some(tx) = node.poll_transmit(&mut buf) {
-            self.transmit(i, tx.iface, tx.dest, tx.class, &buf);
-        }
-        while node.poll_delivery(&mut buf).is_some() {}
-        self.buf = buf;
-        while let Some(ev) = node.poll_event() {
-            self.observe(i, ev);
-        }
-        let sn = &mut self.nodes[i as usize];
-        let mut want = sn.clock.global(node.poll_timeout()).max(self.now);
-        if after_timer && want <= self.now {
-            self.stats.timer_spins += 1;
-            want = self.now + 1_000;
-        }
-        sn.node = Some(node);
-        if sn.timer_at.is_none_or(|t| want < t) {
-            sn.timer_generation += 1;
-            sn.timer_at = Some(want);
-            let generation = sn.timer_generation;
-            self.push(want, Ev::Timer { node: i, generation });
-        }
-    }
-
-    fn transmit(&mut self, from: u32, iface: IfIndex, dest: Dest, class: TrafficClass, bytes: &[u8]) {
-        self.stats.frames_sent += 1;
-        if class != TrafficClass::Data && self.now >= self.warmup {
-            self.control_bytes += bytes.len() as u64;
-        }
-        let (link_idx, dir) = self.nodes[from as usize].ifaces[iface.index()];
-        let link = &mut self.links[link_idx as usize];
-        let to = link.ends[1 - dir as usize];
-        if let Dest::Unicast(addr) = dest
-            && addr != PeerAddr::synthetic(to)
-        {
-            self.stats.frames_misaddressed += 1;
-            return;
-        }
-        if !self.gt.link_up(link_idx) {
-            self.stats.frames_link_down += 1;
-            return;
-        }
-        let to_iface = link.ifaces[1 - dir as usize];
-        match link.dirs[dir as usize].send(self.now, bytes.len()) {
-            Fate::Lost => self.stats.frames_lost += 1,
-            Fate::QueueFull => self.stats.frames_queue_dropped += 1,
-            Fate::Delivered { at_ns, duplicate_at_ns, corrupt } => {
-                let pkt = self.pool.alloc(bytes);
-                if let Some((offset, mask)) = corrupt {
-                    self.stats.frames_corrupted += 1;
-                    let b = &mut self.pool.bufs[pkt as usize];
-                    let at = offset as usize % b.len();
-                    b[at] ^= mask;
-                }
-                let deliver = Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt };
-                self.push(at_ns, deliver);
-                for k in 0..self.links[link_idx as usize].replays.len() {
-                    let delay = self.links[link_idx as usize].replays[k].1;
-                    self.stats.frames_replayed += 1;
-                    let copy = self.pool.alloc(bytes);
-                    self.push(at_ns + delay, Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt: copy });
-                }
-                if let Some(t) = duplicate_at_ns {
-                    self.stats.frames_duplicated += 1;
-                    let copy = self.pool.alloc(bytes);
-                    self.push(t, Ev::Deliver { to: to.0, iface: to_iface.0, link: link_idx, pkt: copy });
-                }
-            }
-        }
-    }
-
-    fn observe(&mut self, i: u32, ev: Event) {
-        let now = Instant::from_nanos(self.now);
-        let node = NodeId(i);
-        self.fingerprint.event(now, node, &ev);
-        match ev {
-            Event::Probe { id, outcome, .. } => {
-                self.rec.probe_outcome(id, matches!(outcome, ProbeOutcome::Delivered { .. }));
-                return;
-            }
-            Event::Neighbour { peer, state: NeighbourState::Down, .. } => {
-                let grace = self.scenario.checks.false_positive_grace;
-                if self.now >= self.warmup && self.gt.is_false_positive(node, peer, now, grace) {
-                    self.rec.false_positive(now);
-                }
-            }
-            _ => {}
-        }
-        self.rec.event(TimedEvent { t: now, node, event: ev });
+        let node = Box::new(node.expect("protocol config validated at load"));
+        let (partition, world) = self.partition(i);
+        partition.start(i, node, world);
     }
 
     // ----- the loop -------------------------------------------------------------------------
 
     /// Runs to the end of the scenario and evaluates every fault.
     pub fn run(mut self, progress: Option<&AtomicU64>) -> RunResult {
-        while let Some((t, ev)) = self.queue.pop() {
-            if t > self.end {
+        loop {
+            let next_world = self.queue.peek_time();
+            let next_node = self.partitions.iter().filter_map(|s| s.queue.peek_time()).min();
+            let Some(start) = next_world.into_iter().chain(next_node).min() else { break };
+            if start > self.end {
                 break;
             }
-            debug_assert!(t >= self.now, "event queue went back in time");
-            self.now = t;
-            self.stats.events += 1;
-            if let Some(p) = progress
-                && self.stats.events.is_multiple_of(PROGRESS_EVERY)
-            {
-                p.store(self.now, AtomicOrdering::Relaxed);
+            self.now = start;
+            if next_world == Some(start) {
+                while let Some((_, ev)) = self.queue.pop_before(start + 1) {
+                    self.world_event(ev);
+                }
+            } else {
+                // One partition needs no windows: the order of events and of the hand-over is the
+                // same whatever their length.
+                let window = if self.partitions.len() == 1 { u64::MAX } else { start + self.lookahead };
+                let limit = window.min(next_world.unwrap_or(u64::MAX)).min(self.end + 1);
+                let world = &self.world;
+                match self.partitions.as_mut_slice() {
+                    [one] => one.run_window(limit, world),
+                    all => all.par_iter_mut().for_each(|s| s.run_window(limit, world)),
+                }
             }
-            match ev {
-                Ev::Deliver { to, iface, link, pkt } => self.deliver(to, iface, link, pkt),
-                Ev::Timer { node, generation } => self.timer(node, generation),
-                Ev::Inject { instance } => self.inject(instance),
-                Ev::Heal { instance } => self.heal(instance),
-                Ev::Flap { instance } => self.flap(instance),
-                Ev::Flood { instance } => self.flood(instance),
-                Ev::Probe { pair } => self.probe(pair),
-                Ev::LoopCheck => self.loop_check(),
-                Ev::StretchCheck => self.stretch_check(),
+            self.hand_over();
+            if let Some(p) = progress {
+                p.store(self.now, AtomicOrdering::Relaxed);
             }
         }
         if let Some(p) = progress {
@@ -541,83 +798,106 @@ impl<'a> Simulation<'a> {
         self.finish()
     }
 
-    fn deliver(&mut self, to: u32, iface: u16, link: u32, pkt: u32) {
-        if !self.gt.link_up(link) {
-            // The link went down while the frame was on it.
-            self.stats.frames_link_down += 1;
-            self.pool.release(pkt);
-            return;
+    /// Between windows: frames move to the partitions of their receivers, and node events reach
+    /// the fingerprint and the recorder in (time, node) order.
+    fn hand_over(&mut self) {
+        for s in 0..self.partitions.len() {
+            let outbox = std::mem::take(&mut self.partitions[s].outbox);
+            let bytes = std::mem::take(&mut self.partitions[s].outbox_bytes);
+            for c in &outbox {
+                let dst = &mut self.partitions[self.world.partition_of(c.to)];
+                let pkt = dst.pool.alloc(&bytes[c.start as usize..(c.start + c.len) as usize]);
+                dst.queue.push_keyed(c.at, c.key, NodeEv::Deliver { to: c.to, iface: c.iface, link: c.link, pkt });
+            }
+            let (mut outbox, mut bytes) = (outbox, bytes);
+            outbox.clear();
+            bytes.clear();
+            let partition = &mut self.partitions[s];
+            partition.outbox = outbox;
+            partition.outbox_bytes = bytes;
+            self.observed.append(&mut partition.observed);
         }
-        let sn = &mut self.nodes[to as usize];
-        match sn.status {
-            Status::Stopped => {
-                self.stats.frames_to_stopped += 1;
-                self.pool.release(pkt);
-            }
-            Status::Paused => {
-                if sn.inbox.len() < PAUSE_BUFFER_PACKETS {
-                    sn.inbox.push_back((iface, link, pkt));
-                } else {
-                    self.stats.frames_pause_dropped += 1;
-                    self.pool.release(pkt);
-                }
-            }
-            Status::Running => {
-                self.stats.frames_delivered += 1;
-                let from = self.peer_across(link, to);
-                let local = self.local_now(to);
-                let node = self.nodes[to as usize].node.as_mut().expect("a running node has a process");
-                node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
-                self.pool.release(pkt);
-                self.drain(to, false);
-            }
+        let mut observed = std::mem::take(&mut self.observed);
+        // Stable: one node's events stay in the order it produced them.
+        observed.sort_by_key(|e| (e.t, e.node));
+        for e in observed.drain(..) {
+            self.observe(e);
         }
+        self.observed = observed;
     }
 
-    fn timer(&mut self, i: u32, generation: u32) {
-        let sn = &mut self.nodes[i as usize];
-        if generation != sn.timer_generation || sn.status != Status::Running {
-            return;
+    fn observe(&mut self, e: TimedEvent) {
+        self.fingerprint.event(e.t, e.node, &e.event);
+        match e.event {
+            Event::Probe { id, outcome, .. } => {
+                self.rec.probe_outcome(id, matches!(outcome, ProbeOutcome::Delivered { .. }));
+                return;
+            }
+            Event::Neighbour { peer, state: NeighbourState::Down, .. } => {
+                // The ground truth has not changed since the event: world events wait for
+                // the hand-over.
+                let grace = self.scenario.checks.false_positive_grace;
+                if e.t.as_nanos() >= self.world.warmup && self.world.gt.is_false_positive(e.node, peer, e.t, grace) {
+                    self.rec.false_positive(e.t);
+                }
+            }
+            _ => {}
         }
-        sn.timer_at = None;
-        let local = sn.clock.local(self.now);
-        sn.node.as_mut().expect("a running node has a process").handle_timeout(local);
-        self.drain(i, true);
+        self.rec.event(e);
+    }
+
+    fn world_event(&mut self, ev: WorldEv) {
+        self.world_events += 1;
+        match ev {
+            WorldEv::Inject { instance } => self.inject(instance),
+            WorldEv::Heal { instance } => self.heal(instance),
+            WorldEv::Flap { instance } => self.flap(instance),
+            WorldEv::Flood { instance } => self.flood(instance),
+            WorldEv::Probe { pair } => self.probe(pair),
+            WorldEv::LoopCheck => self.loop_check(),
+            WorldEv::StretchCheck => self.stretch_check(),
+        }
     }
 
     fn probe(&mut self, pair: u32) {
         let interval = ns(self.scenario.workload.probe_interval);
-        self.push(self.now + interval, Ev::Probe { pair });
+        self.queue.push(self.now + interval, WorldEv::Probe { pair });
         let (src, dst) = self.rec.pairs()[pair as usize];
-        let path = self.gt.path_exists(src, dst);
-        let running = self.nodes[src.index()].status == Status::Running;
+        let path = self.world.gt.path_exists(src, dst);
+        let running = self.sim_node(src.0).status == Status::Running;
         // A probe a stopped or frozen source cannot send has no outcome, and is left out.
         let id = self.rec.probe_sent(Instant::from_nanos(self.now), pair, path && running);
         if !running {
             return;
         }
-        let local = self.local_now(src.0);
-        let node = self.nodes[src.index()].node.as_mut().expect("a running node has a process");
-        if node.handle_command(local, Command::Probe { dst, id }).is_err() {
+        let (partition, world) = self.partition(src.0);
+        let local = partition.local_now(src.0);
+        let node = partition.sn(src.0).node.as_mut().expect("a running node has a process");
+        let sent = node.handle_command(local, Command::Probe { dst, id }).is_ok();
+        partition.drain(src.0, false, world);
+        if !sent {
             self.rec.probe_outcome(id, false);
         }
-        self.drain(src.0, false);
     }
 
     fn next_hop(&self, n: NodeId, dest: NodeId) -> Option<NodeId> {
-        let sn = &self.nodes[n.index()];
-        if sn.status != Status::Running {
-            return None;
-        }
-        sn.node.as_ref()?.next_hop(dest)
+        next_hop(&self.partitions, &self.world, n, dest)
     }
 
+    /// Looks for forwarding loops toward a few random destinations. Each destination walks
+    /// every node's table, which at 10,000 nodes costs more than the rest of the
+    /// simulation, so destinations are checked in parallel when the run has cores to spare.
     fn loop_check(&mut self) {
-        self.push(self.now + ns(self.scenario.checks.loop_interval), Ev::LoopCheck);
+        self.queue.push(self.now + ns(self.scenario.checks.loop_interval), WorldEv::LoopCheck);
         let n = self.topo.node_count();
-        for _ in 0..self.scenario.checks.loop_destinations {
-            let dest = NodeId(self.check_rng.random_range(0..n));
-            if let Some(cycle) = checkers::find_loop(n, dest, |m| self.next_hop(m, dest)) {
+        let dests: Vec<NodeId> =
+            (0..self.scenario.checks.loop_destinations).map(|_| NodeId(self.check_rng.random_range(0..n))).collect();
+        let (partitions, world) = (&self.partitions, &self.world);
+        let check = |&dest: &NodeId| checkers::find_loop(n, dest, |m| next_hop(partitions, world, m, dest));
+        let cycles: Vec<_> =
+            if partitions.len() > 1 { dests.par_iter().map(check).collect() } else { dests.iter().map(check).collect() };
+        for (dest, cycle) in dests.into_iter().zip(cycles) {
+            if let Some(cycle) = cycle {
                 self.loops += 1;
                 self.fingerprint.driver(1, &[self.now, u64::from(dest.0), cycle.len() as u64]);
                 if self.loop_examples.len() < LOOP_EXAMPLES_MAX {
@@ -628,20 +908,36 @@ impl<'a> Simulation<'a> {
     }
 
     fn stretch_check(&mut self) {
-        self.push(self.now + ns(self.scenario.checks.stretch_interval), Ev::StretchCheck);
+        self.queue.push(self.now + ns(self.scenario.checks.stretch_interval), WorldEv::StretchCheck);
         let n = self.topo.node_count();
         for _ in 0..self.scenario.checks.stretch_pairs {
             let (src, dst) = (NodeId(self.check_rng.random_range(0..n)), NodeId(self.check_rng.random_range(0..n)));
-            if src == dst || !self.gt.path_exists(src, dst) {
+            if src == dst || !self.world.gt.path_exists(src, dst) {
                 continue;
             }
-            if let Some(s) = checkers::stretch(&self.topo.graph, &self.gt, src, dst, |m| self.next_hop(m, dst)) {
+            if let Some(s) = checkers::stretch(&self.topo.graph, &self.world.gt, src, dst, |m| self.next_hop(m, dst)) {
                 self.stretch.push(s);
             }
         }
     }
 
     // ----- faults ---------------------------------------------------------------------------
+
+    fn stop(&mut self, i: u32, keep_state: bool) {
+        self.partition(i).0.stop(i, keep_state);
+    }
+
+    fn set_behaviour(&mut self, i: u32, behaviour: Behaviour) {
+        let (partition, world) = self.partition(i);
+        partition.set_behaviour(i, behaviour, world);
+    }
+
+    fn adjust_clock(&mut self, i: u32, skew_ns: i64, drift_ppm: i64) {
+        let now = self.now;
+        let (partition, world) = self.partition(i);
+        partition.sn(i).clock.adjust(now, skew_ns, drift_ppm);
+        partition.rearm(i, world);
+    }
 
     fn inject(&mut self, instance: u32) {
         let inst = &self.instances[instance as usize];
@@ -652,54 +948,53 @@ impl<'a> Simulation<'a> {
         let (mut nodes, mut links) = (Vec::new(), Vec::new());
         match &fault.kind {
             FaultKind::Crash(t) | FaultKind::Pause(t) => {
-                nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
+                nodes = faults::pick_nodes(t, self.topo, &self.world.gt, &mut rng);
                 let pause = matches!(fault.kind, FaultKind::Pause(_));
                 for &n in &nodes {
-                    if pause { self.pause(n.0) } else { self.stop(n.0, false) }
-                    self.gt.set_node(n, true, now);
+                    if pause { self.partition(n.0).0.pause(n.0) } else { self.stop(n.0, false) }
+                    self.world.gt.set_node(n, true, now);
                 }
             }
             FaultKind::Restart { target, state } => {
-                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                nodes = faults::pick_nodes(target, self.topo, &self.world.gt, &mut rng);
                 for &n in &nodes {
                     self.stop(n.0, *state == StateMode::Keep);
-                    self.gt.set_node(n, true, now);
+                    self.world.gt.set_node(n, true, now);
                 }
             }
             FaultKind::LinkDown(t) | FaultKind::LinkFlap { target: t, .. } => {
-                links = faults::pick_links(t, self.topo, &self.gt, &mut rng);
+                links = faults::pick_links(t, self.topo, &self.world.gt, &mut rng);
                 for &e in &links {
-                    self.gt.set_link(e, true, now);
+                    self.world.gt.set_link(e, true, now);
                 }
                 if let FaultKind::LinkFlap { period, .. } = fault.kind {
                     self.instances[instance as usize].flap_down = true;
-                    self.push(self.now + ns(period) / 2, Ev::Flap { instance });
+                    self.queue.push(self.now + ns(period) / 2, WorldEv::Flap { instance });
                 }
             }
             FaultKind::Partition(p) => {
                 let groups = faults::partition_groups(p, self.topo, &mut rng);
                 links = faults::cut_edges(&groups, self.topo);
                 for &e in &links {
-                    self.gt.set_link(e, true, now);
+                    self.world.gt.set_link(e, true, now);
                 }
             }
             FaultKind::Degrade(d) => {
-                links = faults::pick_links(&d.target, self.topo, &self.gt, &mut rng);
+                links = faults::pick_links(&d.target, self.topo, &self.world.gt, &mut rng);
                 for &e in &links {
-                    self.links[e as usize].degrades.push((instance, d.clone()));
+                    self.world.links[e as usize].degrades.push((instance, d.clone()));
                     self.apply_degrades(e);
                 }
             }
             FaultKind::Clock { target, skew_ns, drift_ppm } => {
-                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                nodes = faults::pick_nodes(target, self.topo, &self.world.gt, &mut rng);
                 for &n in &nodes {
-                    self.nodes[n.index()].clock.adjust(self.now, *skew_ns, i64::from(*drift_ppm));
-                    self.gt.touch_node(n, now);
-                    self.rearm(n.0);
+                    self.adjust_clock(n.0, *skew_ns, i64::from(*drift_ppm));
+                    self.world.gt.touch_node(n, now);
                 }
             }
             FaultKind::Blackhole(t) | FaultKind::GreyHole { target: t, .. } => {
-                nodes = faults::pick_nodes(t, self.topo, &self.gt, &mut rng);
+                nodes = faults::pick_nodes(t, self.topo, &self.world.gt, &mut rng);
                 let behaviour = match fault.kind {
                     FaultKind::GreyHole { drop, .. } => Behaviour::GreyHole { drop },
                     _ => Behaviour::Blackhole,
@@ -709,32 +1004,32 @@ impl<'a> Simulation<'a> {
                 }
             }
             FaultKind::Replay { target, delay } => {
-                links = faults::pick_links(target, self.topo, &self.gt, &mut rng);
+                links = faults::pick_links(target, self.topo, &self.world.gt, &mut rng);
                 for &e in &links {
-                    self.links[e as usize].replays.push((instance, ns(*delay)));
+                    self.world.links[e as usize].replays.push((instance, ns(*delay)));
                 }
             }
             FaultKind::Impersonate { target, victim } => {
-                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                nodes = faults::pick_nodes(target, self.topo, &self.world.gt, &mut rng);
                 nodes.retain(|n| n.0 != victim.value);
                 for &n in &nodes {
                     // Its honest self is gone: to the ground truth it is down.
                     self.stop(n.0, false);
-                    self.gt.set_node(n, true, now);
-                    self.nodes[n.index()].posing_as = Some(victim.value);
+                    self.world.gt.set_node(n, true, now);
+                    self.partition(n.0).0.sn(n.0).posing_as = Some(victim.value);
                     self.boot(n.0);
                 }
             }
             FaultKind::MalformedFlood { target, .. } => {
-                nodes = faults::pick_nodes(target, self.topo, &self.gt, &mut rng);
+                nodes = faults::pick_nodes(target, self.topo, &self.world.gt, &mut rng);
                 self.instances[instance as usize].flood_rng = Some(rng.clone());
-                self.push(self.now, Ev::Flood { instance });
+                self.queue.push(self.now, WorldEv::Flood { instance });
             }
         }
         self.fingerprint.driver(2, &[self.now, u64::from(spec), u64::from(k), nodes.len() as u64, links.len() as u64]);
         let t_heal = self.instances[instance as usize].t_heal.map(Instant::from_nanos);
         let ends = links.iter().map(|&e| {
-            let [a, b] = self.links[e as usize].ends;
+            let [a, b] = self.world.links[e as usize].ends;
             (a, b)
         });
         let record = FaultRecord::new(spec, k, fault, now, t_heal, nodes.clone(), ends);
@@ -753,46 +1048,51 @@ impl<'a> Simulation<'a> {
         match &fault.kind {
             FaultKind::Crash(_) => {
                 for &n in &nodes {
-                    self.gt.set_node(n, false, now);
+                    self.world.gt.set_node(n, false, now);
                     self.boot(n.0);
                 }
             }
             FaultKind::Restart { state, .. } => {
                 for &n in &nodes {
-                    self.gt.set_node(n, false, now);
-                    if *state == StateMode::Keep { self.resume_kept(n.0) } else { self.boot(n.0) }
+                    self.world.gt.set_node(n, false, now);
+                    if *state == StateMode::Keep {
+                        let (partition, world) = self.partition(n.0);
+                        partition.resume_kept(n.0, world);
+                    } else {
+                        self.boot(n.0);
+                    }
                 }
             }
             FaultKind::Pause(_) => {
                 for &n in &nodes {
-                    self.gt.set_node(n, false, now);
-                    self.unpause(n.0);
+                    self.world.gt.set_node(n, false, now);
+                    let (partition, world) = self.partition(n.0);
+                    partition.unpause(n.0, world);
                 }
             }
             FaultKind::LinkDown(_) | FaultKind::Partition(_) => {
                 for &e in &links {
-                    self.gt.set_link(e, false, now);
+                    self.world.gt.set_link(e, false, now);
                 }
             }
             FaultKind::LinkFlap { .. } => {
                 if flap_down {
                     for &e in &links {
-                        self.gt.set_link(e, false, now);
+                        self.world.gt.set_link(e, false, now);
                     }
                 }
                 self.instances[instance as usize].flap_down = false;
             }
             FaultKind::Degrade(_) => {
                 for &e in &links {
-                    self.links[e as usize].degrades.retain(|(i, _)| *i != instance);
+                    self.world.links[e as usize].degrades.retain(|(i, _)| *i != instance);
                     self.apply_degrades(e);
                 }
             }
             FaultKind::Clock { drift_ppm, .. } => {
                 for &n in &nodes {
-                    self.nodes[n.index()].clock.adjust(self.now, 0, -i64::from(*drift_ppm));
-                    self.gt.touch_node(n, now);
-                    self.rearm(n.0);
+                    self.adjust_clock(n.0, 0, -i64::from(*drift_ppm));
+                    self.world.gt.touch_node(n, now);
                 }
             }
             FaultKind::Blackhole(_) | FaultKind::GreyHole { .. } => {
@@ -802,14 +1102,14 @@ impl<'a> Simulation<'a> {
             }
             FaultKind::Replay { .. } => {
                 for &e in &links {
-                    self.links[e as usize].replays.retain(|(i, _)| *i != instance);
+                    self.world.links[e as usize].replays.retain(|(i, _)| *i != instance);
                 }
             }
             FaultKind::Impersonate { .. } => {
                 for &n in &nodes {
                     self.stop(n.0, false);
-                    self.nodes[n.index()].posing_as = None;
-                    self.gt.set_node(n, false, now);
+                    self.partition(n.0).0.sn(n.0).posing_as = None;
+                    self.world.gt.set_node(n, false, now);
                     self.boot(n.0);
                 }
             }
@@ -828,22 +1128,11 @@ impl<'a> Simulation<'a> {
         let now = Instant::from_nanos(self.now);
         let down = !inst.flap_down;
         for &e in &inst.links.clone() {
-            self.gt.set_link(e, down, now);
+            self.world.gt.set_link(e, down, now);
         }
         self.instances[instance as usize].flap_down = down;
         self.fingerprint.driver(4, &[self.now, u64::from(instance), u64::from(down)]);
-        self.push(self.now + ns(period) / 2, Ev::Flap { instance });
-    }
-
-    /// Makes a running node misbehave (or behave again); a stopped one is left alone.
-    fn set_behaviour(&mut self, i: u32, behaviour: Behaviour) {
-        let local = self.local_now(i);
-        let sn = &mut self.nodes[i as usize];
-        if sn.status != Status::Running {
-            return;
-        }
-        sn.node.as_mut().expect("a running node has a process").set_behaviour(local, behaviour);
-        self.drain(i, false);
+        self.queue.push(self.now + ns(period) / 2, WorldEv::Flap { instance });
     }
 
     /// One round of a malformed flood: a frame of random bytes from every flooding node on
@@ -858,35 +1147,32 @@ impl<'a> Simulation<'a> {
         let mut rng = self.instances[instance as usize].flood_rng.take().expect("a flood has its stream");
         let mut frame = Vec::with_capacity(*FLOOD_FRAME_LEN.end());
         for n in nodes {
-            if self.nodes[n.index()].status != Status::Running {
+            let (partition, world) = self.partition(n.0);
+            let sn = partition.sn(n.0);
+            if sn.status != Status::Running {
                 continue;
             }
-            for iface in 0..self.nodes[n.index()].ifaces.len() {
+            for iface in 0..sn.ifaces.len() as u16 {
                 frame.clear();
                 frame.resize(rng.random_range(FLOOD_FRAME_LEN), 0);
                 rng.fill_bytes(&mut frame);
-                self.stats.frames_flooded += 1;
-                self.transmit(n.0, IfIndex(iface as u16), Dest::Multicast, TrafficClass::Data, &frame);
+                partition.stats.frames_flooded += 1;
+                partition.transmit(n.0, IfIndex(iface), Dest::Multicast, TrafficClass::Data, &frame, world);
             }
         }
         self.instances[instance as usize].flood_rng = Some(rng);
-        self.push(self.now + 1_000_000_000 / u64::from(rate_per_s), Ev::Flood { instance });
+        self.queue.push(self.now + 1_000_000_000 / u64::from(rate_per_s), WorldEv::Flood { instance });
     }
 
+    /// Sets both directions of link `e` to their base behaviour with the link's impairments
+    /// on top. Each direction lives with its sending node.
     fn apply_degrades(&mut self, e: u32) {
-        let link = &mut self.links[e as usize];
-        for dir in &mut link.dirs {
-            dir.params = link.degrades.iter().fold(dir.base, |p, (_, d)| p.degraded(d));
-        }
-    }
-
-    /// After a clock change the node's next deadline maps to a different global time.
-    fn rearm(&mut self, i: u32) {
-        let sn = &mut self.nodes[i as usize];
-        if sn.status == Status::Running {
-            sn.timer_at = None;
-            sn.timer_generation += 1;
-            self.drain(i, false);
+        let link = &self.world.links[e as usize];
+        for side in 0..2 {
+            let (node, iface) = (link.ends[side].0, link.ifaces[side].index());
+            let partition = &mut self.partitions[self.world.partition_of(node)];
+            let tx = &mut partition.nodes[(node - partition.first) as usize].ifaces[iface].tx;
+            tx.params = link.degrades.iter().fold(tx.base, |p, (_, d)| p.degraded(d));
         }
     }
 
@@ -902,6 +1188,18 @@ impl<'a> Simulation<'a> {
             self.scenario.protocol.probe_timeout,
             horizon,
         );
+        let mut engine = EngineStats { events: self.world_events, ..EngineStats::default() };
+        let mut control_bytes = 0;
+        let (mut route_entries, mut state_bytes, mut live_nodes) = (0, StateBytes::default(), 0);
+        for partition in &self.partitions {
+            engine += &partition.stats;
+            control_bytes += partition.control_bytes;
+            for node in partition.nodes.iter().filter_map(|n| n.node.as_ref()) {
+                route_entries += node.destinations() as u64;
+                state_bytes += node.state_bytes();
+                live_nodes += 1;
+            }
+        }
         let counters = RunCounters {
             nodes: u64::from(self.topo.node_count()),
             loops: self.loops,
@@ -909,16 +1207,10 @@ impl<'a> Simulation<'a> {
             honest_isolated: eval.honest_isolated,
             probes: u64::from(eval.probes_total),
             probes_ok: u64::from(eval.probes_ok),
-            control_bytes: self.control_bytes,
-            measured_seconds: (self.end - self.warmup) as f64 / 1e9,
-            stretch: self.stretch.clone(),
+            control_bytes,
+            measured_seconds: (self.end - self.world.warmup) as f64 / 1e9,
+            stretch: self.stretch,
         };
-        let (mut route_entries, mut state_bytes, mut live_nodes) = (0, StateBytes::default(), 0);
-        for node in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
-            route_entries += node.destinations() as u64;
-            state_bytes += node.state_bytes();
-            live_nodes += 1;
-        }
         RunResult {
             seed: self.seed,
             fingerprint: self.fingerprint.digest(),
@@ -928,15 +1220,26 @@ impl<'a> Simulation<'a> {
             faults: eval.faults,
             counters,
             baseline_success: eval.baseline_success,
-            loop_examples: self.loop_examples.clone(),
-            engine: self.stats.clone(),
+            loop_examples: self.loop_examples,
+            engine,
             sim_seconds: self.end as f64 / 1e9,
             route_entries,
             state_bytes,
             live_nodes,
+            partitions: self.partitions.len() as u32,
             trace: Trace { events: eval.events, probes: eval.probes, pairs: eval.pairs },
         }
     }
+}
+
+/// Where node `n` forwards toward `dest` now; `None` when it does not (no route, no process).
+fn next_hop(partitions: &[Partition], world: &World, n: NodeId, dest: NodeId) -> Option<NodeId> {
+    let partition = &partitions[world.partition_of(n.0)];
+    let sn = &partition.nodes[(n.0 - partition.first) as usize];
+    if sn.status != Status::Running {
+        return None;
+    }
+    sn.node.as_ref()?.next_hop(dest)
 }
 
 /// The probed pairs of a run and the phase (ns into the run) of each pair's first probe,

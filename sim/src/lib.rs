@@ -63,13 +63,14 @@ pub fn build_topology(scenario: &Scenario, seed: u64) -> Result<Topology, LoadEr
 pub fn load(path: &Path) -> Result<(Scenario, Topology), LoadError> {
     let scenario = read_scenario(path)?;
     let topology = build_topology(&scenario, scenario.seed)?;
-    Simulation::new(&scenario, &topology, scenario.seed).map_err(|engine::SimError::Scenario(e)| e)?;
+    Simulation::new(&scenario, &topology, scenario.seed, 1).map_err(|engine::SimError::Scenario(e)| e)?;
     Ok((scenario, topology))
 }
 
-/// Runs one seed to completion. `progress` receives the simulated time in nanoseconds.
-pub fn run_seed(scenario: &Scenario, seed: u64, progress: Option<&AtomicU64>) -> Result<RunResult, LoadError> {
+/// Runs one seed to completion on up to `partitions` cores (results do not depend on it).
+/// `progress` receives the simulated time in nanoseconds.
+pub fn run_seed(scenario: &Scenario, seed: u64, partitions: usize, progress: Option<&AtomicU64>) -> Result<RunResult, LoadError> {
     let topology = build_topology(scenario, seed)?;
-    let sim = Simulation::new(scenario, &topology, seed).map_err(|engine::SimError::Scenario(e)| e)?;
+    let sim = Simulation::new(scenario, &topology, seed, partitions).map_err(|engine::SimError::Scenario(e)| e)?;
     Ok(sim.run(progress))
 }

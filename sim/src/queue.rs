@@ -7,24 +7,26 @@
 //! empties, moving each event down a few times over its life. That beats comparison heaps,
 //! which pay O(log n) comparisons on every push and pop.
 //!
-//! Events at the same time run in the order they were scheduled: the bucket of the current
-//! time is a FIFO, and events arriving in it from a higher bucket are first sorted by
-//! their sequence number. So the order in which events run is a function of the inputs
-//! alone.
+//! Events at the same time run in the order of their keys: the bucket of the current time
+//! is kept sorted by key, and events arriving in it from a higher bucket are sorted first.
+//! [`EventQueue::push`] keys events by the order they were scheduled (FIFO among equal
+//! times); the simulator keys them by (node that scheduled it, that node's own count), an
+//! order that does not depend on how nodes are split between threads. Either way the order
+//! in which events run is a function of the inputs alone.
 
 use std::collections::VecDeque;
 
 #[derive(Copy, Clone, Debug)]
 struct Item<E> {
     t: u64,
-    seq: u64,
+    key: u64,
     ev: E,
 }
 
 /// A monotone min-priority queue of `Copy` events keyed by time in nanoseconds.
 #[derive(Clone, Debug)]
 pub struct EventQueue<E: Copy> {
-    /// Events at exactly `last`, in scheduling order.
+    /// Events at exactly `last`, in key order.
     now: VecDeque<Item<E>>,
     /// Bucket i (1..=64) holds events whose time's highest bit differing from `last` is
     /// bit i - 1. Index 0 is unused (that is `now`).
@@ -78,15 +80,30 @@ impl<E: Copy> EventQueue<E> {
         self.next_seq
     }
 
-    /// Schedules `ev` at time `t`, which must not be before the last event popped.
+    /// Schedules `ev` at time `t`, which must not be before the last event popped, after
+    /// every event already scheduled at `t`.
     #[inline]
     pub fn push(&mut self, t: u64, ev: E) {
+        self.push_keyed(t, self.next_seq, ev);
+    }
+
+    /// Schedules `ev` at time `t`, which must not be before the last event popped; among
+    /// events at `t` it runs in the order of `key`. Keys must be unique among events at
+    /// one time, or their order is unspecified.
+    #[inline]
+    pub fn push_keyed(&mut self, t: u64, key: u64, ev: E) {
         debug_assert!(t >= self.last, "event scheduled at {t} ns, before the event being handled ({} ns)", self.last);
-        let item = Item { t, seq: self.next_seq, ev };
+        let item = Item { t, key, ev };
         self.next_seq += 1;
         self.len += 1;
         if t == self.last {
-            self.now.push_back(item);
+            // Usually the latest key (FIFO pushes always are): append without searching.
+            if self.now.back().is_none_or(|b| b.key <= key) {
+                self.now.push_back(item);
+            } else {
+                let at = self.now.partition_point(|it| it.key < key);
+                self.now.insert(at, item);
+            }
         } else {
             let b = bucket_of(t, self.last);
             self.buckets[b].push(item);
@@ -94,27 +111,51 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
-    /// Removes and returns the earliest event: smallest time, then first scheduled.
+    /// Removes and returns the earliest event: smallest time, then smallest key.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, E)> {
+        self.pop_before(u64::MAX)
+    }
+
+    /// Removes and returns the earliest event if it is before `limit`. Nothing moves when it
+    /// is not, so events may still be pushed anywhere from the last one popped on: the
+    /// simulator's shards stop at a window's end and then receive frames from other shards.
+    #[inline]
+    pub fn pop_before(&mut self, limit: u64) -> Option<(u64, E)> {
         if self.now.is_empty() {
-            if self.occupied == 0 {
+            let (i, min) = self.lowest()?;
+            if min >= limit {
                 return None;
             }
-            self.refill();
+            self.refill(i, min);
+        } else if self.last >= limit {
+            return None;
         }
         self.len -= 1;
         let item = self.now.pop_front().expect("refill fills the current time");
         Some((item.t, item.ev))
     }
 
-    /// Empties the lowest non-empty bucket around its earliest time, which becomes `last`:
-    /// events at that time go to `now` in scheduling order, the rest to lower buckets.
-    fn refill(&mut self) {
+    /// The time of the earliest event, without moving anything.
+    pub fn peek_time(&self) -> Option<u64> {
+        if self.now.is_empty() { self.lowest().map(|(_, min)| min) } else { Some(self.last) }
+    }
+
+    /// The lowest non-empty bucket and its earliest time.
+    fn lowest(&self) -> Option<(usize, u64)> {
+        if self.occupied == 0 {
+            return None;
+        }
         let i = self.occupied.trailing_zeros() as usize;
+        let min = self.buckets[i].iter().map(|it| it.t).min().expect("an occupied bucket is not empty");
+        Some((i, min))
+    }
+
+    /// Empties bucket `i` around its earliest time `min`, which becomes `last`: events at
+    /// that time go to `now` in key order, the rest to lower buckets.
+    fn refill(&mut self, i: usize, min: u64) {
         self.occupied &= !(1 << i);
         let mut items = std::mem::take(&mut self.buckets[i]);
-        let min = items.iter().map(|it| it.t).min().expect("an occupied bucket is not empty");
         self.last = min;
         for &it in &items {
             if it.t == min {
@@ -126,7 +167,7 @@ impl<E: Copy> EventQueue<E> {
             }
         }
         if self.now.len() > 1 {
-            self.now.make_contiguous().sort_unstable_by_key(|it| it.seq);
+            self.now.make_contiguous().sort_unstable_by_key(|it| it.key);
         }
         items.clear();
         // Keep the emptied bucket's allocation for reuse.

@@ -26,9 +26,16 @@ pub fn load(path: &std::path::Path) -> Scenario {
     }
 }
 
-/// Runs `seeds` of a scenario on `threads` workers, exactly as `x0 run` does.
+/// Runs `seeds` of a scenario on `threads` workers, one core per seed, exactly as
+/// `x0 run --partitions 1` does.
 pub fn run(scenario: &Scenario, seeds: &[u64], threads: usize) -> Finished {
-    execute(scenario, seeds, threads, false).unwrap_or_else(|e| panic!("{} failed to run: {e:#}", scenario.name))
+    run_split(scenario, seeds, threads, 1)
+}
+
+/// Runs `seeds` of a scenario on `threads` workers with each seed's simulation split
+/// over `partitions` cores, exactly as `x0 run --partitions` does.
+pub fn run_split(scenario: &Scenario, seeds: &[u64], threads: usize, partitions: usize) -> Finished {
+    execute(scenario, seeds, threads, partitions, false).unwrap_or_else(|e| panic!("{} failed to run: {e:#}", scenario.name))
 }
 
 /// Fails with the assertion table if any assertion of the scenario failed.

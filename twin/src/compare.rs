@@ -77,7 +77,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(format!("{}-compare", scenario.name)));
     // The live run first: it is the one that can be refused (root, fault kinds).
     let live = run_live(&scenario, &topo, args.node_binary.as_deref(), &out.join("live"))?.report;
-    let sim = execute(&scenario, &[scenario.seed], 1, false).context("the simulated run")?.report;
+    let sim = execute(&scenario, &[scenario.seed], 1, 1, false).context("the simulated run")?.report;
     for (dir, report) in [("sim", &sim), ("live", &live)] {
         let dir = out.join(dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

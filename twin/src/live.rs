@@ -687,6 +687,7 @@ impl<'a> Live<'a> {
             route_entries: 0,
             state_bytes: StateBytes::default(),
             live_nodes: self.topo.node_count(),
+            partitions: 1,
             trace: Trace { events: eval.events, probes: eval.probes, pairs: eval.pairs },
         }
     }

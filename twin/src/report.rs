@@ -28,6 +28,10 @@ pub struct SeedInfo {
     pub trace_records: u64,
     pub events: u64,
     pub wall_seconds: f64,
+    /// Cores (simulator partitions) this seed's run was split over; results do not depend
+    /// on it. Reports from before it existed ran on one.
+    #[serde(default = "one")]
+    pub partitions: u32,
     /// Probe success between warmup and the first fault.
     pub baseline_success: Option<f64>,
     pub timer_spins: u64,
@@ -42,6 +46,10 @@ pub struct SeedInfo {
     /// Run-wide counters (loops, false positives, probes, overhead, stretch samples):
     /// with faults.parquet, all `x0 merge` needs to recompute the summary.
     pub counters: RunCounters,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,6 +220,7 @@ impl RunReport {
                     trace_records: r.trace_records,
                     events: r.engine.events,
                     wall_seconds: w.as_secs_f64(),
+                    partitions: r.partitions,
                     baseline_success: r.baseline_success,
                     timer_spins: r.engine.timer_spins,
                     state_bytes_per_node: r.state_bytes.total() as u64 / u64::from(r.live_nodes.max(1)),

@@ -27,6 +27,12 @@ pub struct RunArgs {
     /// Worker threads for seeds (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Split each seed's simulation over this many cores (conservative parallel
+    /// simulation; at most --threads are busy at once). Default: the threads that seeds
+    /// leave idle, for topologies of at least 1,000 nodes; otherwise 1. Results do not
+    /// depend on it.
+    #[arg(long)]
+    pub partitions: Option<usize>,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Run only shard I of N of the seeds (every N-th, starting at the I-th; I from 0),
@@ -91,12 +97,23 @@ pub struct Finished {
     pub report: RunReport,
 }
 
-/// Runs `seeds` of `scenario` on `threads` workers; what `x0 run` does before writing
-/// anything. Results do not depend on `threads`: each seed is one single-threaded
-/// simulation, and results are gathered in seed order.
-pub fn execute(scenario: &Scenario, seeds: &[u64], threads: usize, show_bar: bool) -> anyhow::Result<Finished> {
+/// Smallest topology that `x0 run` splits over idle cores by default: below it, a seed runs
+/// in a few seconds and the windows' hand-overs cost more than a second core gains.
+const AUTO_PARTITION_NODES: u32 = 1_000;
+
+/// How many cores `x0 run` gives one seed: what `--partitions` says, or else the threads
+/// the seeds leave idle, for large topologies.
+pub fn partitions_for(asked: Option<usize>, threads: usize, seeds: usize, nodes: u32) -> usize {
+    asked.unwrap_or(if nodes >= AUTO_PARTITION_NODES { (threads / seeds.max(1)).max(1) } else { 1 })
+}
+
+/// Runs `seeds` of `scenario` on `threads` workers, each seed's simulation split over
+/// `partitions` of them; what `x0 run` does before writing anything. Results do not depend
+/// on `threads` or `partitions`, and are gathered in seed order.
+pub fn execute(scenario: &Scenario, seeds: &[u64], threads: usize, partitions: usize, show_bar: bool) -> anyhow::Result<Finished> {
     let started = Instant::now();
     anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    anyhow::ensure!(partitions >= 1, "--partitions must be at least 1");
     anyhow::ensure!(!seeds.is_empty(), "--seeds must be at least 1");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("starting worker threads")?;
     let progress: Vec<AtomicU64> = seeds.iter().map(|_| AtomicU64::new(0)).collect();
@@ -112,7 +129,7 @@ pub fn execute(scenario: &Scenario, seeds: &[u64], threads: usize, show_bar: boo
                 .enumerate()
                 .map(|(i, &seed)| {
                     let t = Instant::now();
-                    x0_sim::run_seed(scenario, seed, Some(&progress[i])).map(|r| (r, t.elapsed()))
+                    x0_sim::run_seed(scenario, seed, partitions, Some(&progress[i])).map(|r| (r, t.elapsed()))
                 })
                 .collect()
         });
@@ -129,7 +146,7 @@ pub fn execute(scenario: &Scenario, seeds: &[u64], threads: usize, show_bar: boo
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let (scenario, _) = x0_sim::load(&args.scenario)?;
+    let (scenario, topology) = x0_sim::load(&args.scenario)?;
     let seeds: Vec<u64> = match (args.seed, args.seeds) {
         (Some(s), _) => vec![s],
         (None, Some(n)) => (0..u64::from(n)).map(|i| scenario.seed.wrapping_add(i)).collect(),
@@ -144,7 +161,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => seeds,
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, !args.output.json)?;
+    let partitions = partitions_for(args.partitions, threads, seeds.len(), topology.node_count());
+    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, partitions, !args.output.json)?;
     report.shard = args.shard.map(|s| s.to_string());
 
     let default_dir = match args.shard {
