@@ -172,7 +172,7 @@ impl From<&TimedEvent> for EventRecord {
                     }
                     Incident::Isolated { iface, addr, misbehaviour } | Incident::Attack { iface, addr, misbehaviour } => {
                         r.iface = Some(iface.0);
-                        r.addr = Some(std::net::SocketAddrV6::new(addr.ip.into(), addr.port, 0, 0).to_string());
+                        r.addr = Some(addr.to_string());
                         r.misbehaviour = Some(misbehaviour);
                         if matches!(incident, Incident::Isolated { .. }) { Detail::Isolated } else { Detail::Attack }
                     }
@@ -235,8 +235,7 @@ impl TryFrom<&EventRecord> for TimedEvent {
                     Detail::TtlExpired => Incident::TtlExpired { src: need(r.peer, "peer")?, dst: need(r.dest, "dest")? },
                     d @ (Detail::Isolated | Detail::Attack) => {
                         let text = r.addr.as_deref().ok_or(RecordError::Missing { kind, field: "addr" })?;
-                        let sa: std::net::SocketAddrV6 = text.parse().map_err(|_| RecordError::BadAddr(text.to_string()))?;
-                        let addr = PeerAddr { ip: sa.ip().octets(), port: sa.port() };
+                        let addr: PeerAddr = text.parse().map_err(|_| RecordError::BadAddr(text.to_string()))?;
                         let misbehaviour = r.misbehaviour.ok_or(RecordError::Missing { kind, field: "misbehaviour" })?;
                         let iface = iface("iface")?;
                         if d == Detail::Isolated {

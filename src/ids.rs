@@ -66,6 +66,23 @@ impl PeerAddr {
     }
 }
 
+/// The text form event logs use: `[ip]:port`. The address types of `core::net` are plain
+/// values (no socket, no lookup), so formatting and parsing stay pure.
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]:{}", core::net::Ipv6Addr::from(self.ip), self.port)
+    }
+}
+
+impl std::str::FromStr for PeerAddr {
+    type Err = core::net::AddrParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let a: core::net::SocketAddrV6 = text.parse()?;
+        Ok(PeerAddr { ip: a.ip().octets(), port: a.port() })
+    }
+}
+
 /// Where a frame goes on its interface.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Dest {

@@ -313,7 +313,8 @@ impl Partition {
         self.nodes[(i - self.first) as usize].clock.local(self.now)
     }
 
-    /// Schedules `ev` at `t` on behalf of `origin`, a node of this partition; returns its key.
+    /// The key of the next event `origin`, a node of this partition, schedules: its id above
+    /// its count, so events at one instant run in an order no partitioning changes.
     fn next_key(&mut self, origin: u32) -> u64 {
         let sn = self.sn(origin);
         debug_assert!(sn.scheduled < 1 << KEY_COUNT_BITS, "node {origin} scheduled 2^40 events");
@@ -766,7 +767,7 @@ impl<'a> Simulation<'a> {
     pub fn run(mut self, progress: Option<&AtomicU64>) -> RunResult {
         loop {
             let next_world = self.queue.peek_time();
-            let next_node = self.partitions.iter().filter_map(|s| s.queue.peek_time()).min();
+            let next_node = self.partitions.iter().filter_map(|p| p.queue.peek_time()).min();
             let Some(start) = next_world.into_iter().chain(next_node).min() else { break };
             if start > self.end {
                 break;
@@ -784,7 +785,7 @@ impl<'a> Simulation<'a> {
                 let world = &self.world;
                 match self.partitions.as_mut_slice() {
                     [one] => one.run_window(limit, world),
-                    all => all.par_iter_mut().for_each(|s| s.run_window(limit, world)),
+                    all => all.par_iter_mut().for_each(|p| p.run_window(limit, world)),
                 }
             }
             self.hand_over();
@@ -802,15 +803,15 @@ impl<'a> Simulation<'a> {
     /// the fingerprint and the recorder in (time, node) order.
     fn hand_over(&mut self) {
         for s in 0..self.partitions.len() {
-            let outbox = std::mem::take(&mut self.partitions[s].outbox);
-            let bytes = std::mem::take(&mut self.partitions[s].outbox_bytes);
-            for c in &outbox {
+            // Taken out while other partitions' queues fill from them, then put back empty
+            // so their allocations are reused.
+            let mut outbox = std::mem::take(&mut self.partitions[s].outbox);
+            let mut bytes = std::mem::take(&mut self.partitions[s].outbox_bytes);
+            for c in outbox.drain(..) {
                 let dst = &mut self.partitions[self.world.partition_of(c.to)];
                 let pkt = dst.pool.alloc(&bytes[c.start as usize..(c.start + c.len) as usize]);
                 dst.queue.push_keyed(c.at, c.key, NodeEv::Deliver { to: c.to, iface: c.iface, link: c.link, pkt });
             }
-            let (mut outbox, mut bytes) = (outbox, bytes);
-            outbox.clear();
             bytes.clear();
             let partition = &mut self.partitions[s];
             partition.outbox = outbox;
@@ -880,10 +881,6 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn next_hop(&self, n: NodeId, dest: NodeId) -> Option<NodeId> {
-        next_hop(&self.partitions, &self.world, n, dest)
-    }
-
     /// Looks for forwarding loops toward a few random destinations. Each destination walks
     /// every node's table, which at 10,000 nodes costs more than the rest of the
     /// simulation, so destinations are checked in parallel when the run has cores to spare.
@@ -915,7 +912,7 @@ impl<'a> Simulation<'a> {
             if src == dst || !self.world.gt.path_exists(src, dst) {
                 continue;
             }
-            if let Some(s) = checkers::stretch(&self.topo.graph, &self.world.gt, src, dst, |m| self.next_hop(m, dst)) {
+            if let Some(s) = checkers::stretch(&self.topo.graph, &self.world.gt, src, dst, |m| next_hop(&self.partitions, &self.world, m, dst)) {
                 self.stretch.push(s);
             }
         }
