@@ -45,6 +45,72 @@ fn crash_is_suspected_then_confirmed_down_on_time() {
     assert!(p.nodes[0].route(NodeId(1)).is_none(), "the route through the dead neighbour is withdrawn");
 }
 
+/// A dead process on a live host: the first unicast frame to it comes back as a port
+/// unreachable, which raises the suspicion at once; the first confirmation ping comes back
+/// too, which settles it. Multicast hellos draw no report, so without unicast traffic
+/// nothing is known before the detector's timeout.
+#[test]
+fn a_dead_process_is_found_by_the_first_unicast_frame_to_it() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.hosts_answer = true;
+    p.run_until(secs(5.0), &mut no_drop());
+    let crash = p.now;
+    p.alive[1] = false;
+    p.run_until(crash + Duration::from_millis(90), &mut no_drop());
+    assert!(p.neighbour_events(0).iter().all(|e| e.0 <= crash), "multicast hellos drew a report");
+    let sent = p.now;
+    p.nodes[0].handle_command(sent, Command::Probe { dst: NodeId(1), id: 1 }).expect("still routed");
+    p.drain(0, &mut no_drop());
+    p.run_until(sent + Duration::from_millis(10), &mut no_drop());
+    let ev: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.0 > crash).collect();
+    // Probe out and report back: 2 ms; ping out and report back: 2 ms more.
+    assert_eq!(ev, [(sent + LATENCY * 2, NeighbourState::Suspected), (sent + LATENCY * 4, NeighbourState::Down)]);
+    let s = p.nodes[0].stats();
+    assert_eq!((s.unreachable_rx, s.unreachable_suspicions, s.unreachable_downs, s.unreachable_ignored), (2, 1, 1, 0));
+    assert!(p.nodes[0].route(NodeId(1)).is_none(), "the route through the dead neighbour is withdrawn");
+}
+
+/// A report proves nothing by itself: one quoting a frame this node did not send is
+/// ignored, and one about a live neighbour is refuted by its answer to the ping. A second
+/// report within a hello interval of the refutation is not acted on.
+#[test]
+fn reports_are_checked_and_refuted() {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(3.0), &mut no_drop());
+    let peer = PeerAddr::synthetic(NodeId(1));
+    // The last frame `who` sends in the next 200 ms.
+    let last_from = |p: &mut Pair, who: usize| {
+        let mut last = None;
+        p.run_until(p.now + Duration::from_millis(200), &mut |from, f: &[u8]| {
+            if from == who {
+                last = Some(f.to_vec());
+            }
+            false
+        });
+        last.expect("hellos go out every 100 ms")
+    };
+    let theirs = last_from(&mut p, 1);
+    let ours = last_from(&mut p, 0);
+    let t = p.now;
+    for quoted in [&theirs[..], &[0xde, 0xad][..]] {
+        p.nodes[0].handle_unreachable(t, IfIndex(0), peer, quoted);
+    }
+    p.nodes[0].handle_unreachable(t, IfIndex(0), PeerAddr::synthetic(NodeId(7)), &ours);
+    p.drain(0, &mut no_drop());
+    assert_eq!(p.nodes[0].stats().unreachable_ignored, 3);
+    assert!(p.neighbour_events(0).iter().all(|e| e.0 < t), "a foreign report changed the neighbour");
+
+    p.nodes[0].handle_unreachable(t, IfIndex(0), peer, &ours);
+    p.drain(0, &mut no_drop());
+    p.run_until(t + Duration::from_millis(5), &mut no_drop());
+    let ev: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.0 >= t).collect();
+    assert_eq!(ev, [(t, NeighbourState::Suspected), (t + LATENCY * 2, NeighbourState::Up)], "refuted by the pong");
+    p.nodes[0].handle_unreachable(p.now, IfIndex(0), peer, &ours);
+    p.drain(0, &mut no_drop());
+    assert_eq!(p.neighbour_events(0).len(), ev.len() + p.neighbour_events(0).iter().filter(|e| e.0 < t).count());
+    assert_eq!(p.nodes[0].stats().unreachable_suspicions, 1);
+}
+
 /// One lost hello is ordinary loss, not a failure.
 #[test]
 fn a_single_lost_hello_is_not_a_suspicion() {

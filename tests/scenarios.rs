@@ -63,3 +63,30 @@ scenario_tests! {
     byzantine_malformed_flood => "byzantine-malformed-flood",
     live_byzantine => "live-byzantine",
 }
+
+/// A crashed node's host is up, as under `x0 live` (SIGKILL): unicast frames to it come back
+/// as port-unreachable reports, and the neighbours that forward probes through it know
+/// within a round trip of the first one, well inside a hello interval, which silence alone
+/// can never do. A frozen process (SIGSTOP) keeps its socket: nothing comes back, and it
+/// is found by silence as before.
+#[test]
+fn crashed_processes_are_reported_by_their_hosts_and_frozen_ones_are_not() {
+    let detect_ms = |name: &str, kind: &str| {
+        let scenario = common::load(&common::scenario_path(name));
+        let f = common::run(&scenario, &[scenario.seed], 1);
+        let bounced = f.runs[0].0.engine.frames_bounced;
+        let ms: Vec<u64> = f
+            .rows
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| (r.t_detect_ns.expect("every fault detected") - r.t_inject_ns) / 1_000_000)
+            .collect();
+        assert!(!ms.is_empty(), "{name} has no {kind} fault");
+        (ms, bounced)
+    };
+    let (crashes, bounced) = detect_ms("node-crash", "crash");
+    assert!(bounced > 0, "no unicast frame reached a crashed node");
+    assert!(crashes.iter().all(|&ms| ms < 100), "crashes detected after {crashes:?} ms");
+    let (pauses, _) = detect_ms("process-faults", "pause");
+    assert!(pauses.iter().all(|&ms| ms >= 100), "a pause detected after {pauses:?} ms, sooner than silence can tell");
+}

@@ -4,7 +4,7 @@
 
 mod pair;
 
-use pair::{Anchored, Pair, no_drop, secs};
+use pair::{Anchored, LATENCY, Pair, no_drop, secs};
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
@@ -20,6 +20,40 @@ fn secure_pair(cfg: ProtocolConfig) -> (Pair, Anchored) {
     let mesh = Anchored::new();
     let mk = |id: u32| Node::new_secure(cfg.clone(), mesh.node(id, DAY_S), [id as u8; 32], Instant::ZERO).expect("valid");
     (Pair::with_nodes([mk(1), mk(2)]), mesh)
+}
+
+/// On a secured mesh every frame is sealed to each neighbour and sent to it alone, so the
+/// first hello after a neighbour's process died comes back as a port unreachable: it is
+/// down within one hello interval and two round trips, with no data flowing. A report
+/// whose quoted frame fails to authenticate is ignored.
+#[test]
+fn a_dead_process_is_found_by_its_host_answering_our_sealed_hellos() {
+    let (mut p, _) = secure_pair(ProtocolConfig::default());
+    p.hosts_answer = true;
+    p.run_until(secs(3.0), &mut no_drop());
+    let mut ours = None;
+    p.run_until(secs(3.2), &mut |from, f: &[u8]| {
+        if from == 0 && kind(f) == FrameKind::Sealed {
+            ours = Some(f.to_vec());
+        }
+        false
+    });
+    let mut forged = ours.expect("node 0 sealed hellos");
+    *forged.last_mut().expect("a tag") ^= 1;
+    let peer = PeerAddr::synthetic(p.nodes[1].id());
+    p.nodes[0].handle_unreachable(p.now, IfIndex(0), peer, &forged);
+    p.drain(0, &mut no_drop());
+    assert_eq!(p.nodes[0].stats().unreachable_ignored, 1, "a quote that does not authenticate proves nothing");
+
+    let crash = p.now;
+    p.alive[1] = false;
+    p.run_until(crash + Duration::from_millis(200), &mut no_drop());
+    let ev: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.0 > crash).collect();
+    assert_eq!(ev.iter().map(|e| e.1).collect::<Vec<_>>(), [NeighbourState::Suspected, NeighbourState::Down]);
+    assert!(ev[1].0 - crash <= Duration::from_millis(110), "down {:?} after the crash", ev[1].0 - crash);
+    assert_eq!(ev[1].0 - ev[0].0, LATENCY * 2, "the first ping's report settles it");
+    let s = p.nodes[0].stats();
+    assert_eq!((s.unreachable_suspicions, s.unreachable_downs), (1, 1));
 }
 
 fn kind(frame: &[u8]) -> FrameKind {

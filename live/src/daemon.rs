@@ -36,6 +36,9 @@ const RECV_BUFFER_BYTES: usize = 65_536;
 
 /// Commands queued for the node from outside (HTTP) before the loop refuses more.
 const COMMAND_QUEUE_MAX: usize = 256;
+/// Port-unreachable reports waiting for the loop. A dead neighbour needs two; a burst
+/// beyond this is dropped (Linux itself sends a neighbour at most six at once).
+const UNREACHABLE_QUEUE_MAX: usize = 64;
 
 /// A command for the node, with where to say how it went.
 pub struct Control {
@@ -81,7 +84,7 @@ impl Flood {
             frame.resize(FLOOD_FRAME_LEN.start() + usize::from(u16::from_be_bytes(len)) % span, 0);
             self.rng.fill(frame);
             // Like any send here: a full socket buffer drops the frame.
-            let _ = iface.socket.try_send_to(frame, iface.multicast(port));
+            let _ = net::send_to(&iface.socket, frame, iface.multicast(port));
         }
         self.next += self.interval;
     }
@@ -139,6 +142,7 @@ impl Clock {
 
 enum Input {
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Unreachable(net::Unreachable),
     Timer,
     /// The next round of a malformed flood is due.
     Flood,
@@ -183,6 +187,11 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         node.add_interface(clock.now());
     }
     let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
+    let (reports, mut unreachable_rx) = mpsc::channel(UNREACHABLE_QUEUE_MAX);
+    for (i, iface) in ifaces.iter().enumerate() {
+        tokio::spawn(net::watch_unreachable(i, iface.socket.clone(), reports.clone()));
+    }
+    drop(reports);
     let (settled, xdp_settled) = watch::channel(false);
     let shared = Arc::new(Shared {
         commands,
@@ -260,6 +269,7 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             _ = sigterm.recv() => Input::Stop("SIGTERM"),
             _ = sigint.recv() => Input::Stop("SIGINT"),
             Some(c) = command_rx.recv() => Input::Control(c),
+            Some(u) = unreachable_rx.recv() => Input::Unreachable(u),
             _ = tokio::time::sleep_until(flood_due.unwrap_or(wake)), if flood_due.is_some() => Input::Flood,
             (i, r) = std::future::poll_fn(|cx| net::poll_recv(&ifaces, first, cx, &mut buf)) => Input::Datagram(i, r),
             _ = tokio::time::sleep_until(wake) => Input::Timer,
@@ -311,6 +321,10 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 first = (i + 1) % ifaces.len();
                 node.handle_datagram(clock.now(), IfIndex(i as u16), net::peer_addr(from), &buf[..len]);
             }
+            Input::Unreachable(u) => node.handle_unreachable(clock.now(), IfIndex(u.iface as u16), u.dst, &u.quoted),
+            // The socket reporting an ICMP error the error queue reader has (or will have)
+            // taken, not a failed receive.
+            Input::Datagram(_, Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
             Input::Datagram(i, Err(e)) => {
                 first = (i + 1) % ifaces.len();
                 shared.metrics.lock().expect("metrics lock").rx_errors.inc();
@@ -336,7 +350,7 @@ fn drain(
         let iface = &ifaces[tx.iface.index()];
         let mut send = |to: SocketAddr| {
             // Non-blocking: a full socket buffer drops the frame, as a full link would.
-            if let Err(e) = iface.socket.try_send_to(out, to) {
+            if let Err(e) = net::send_to(&iface.socket, out, to) {
                 send_errors += 1;
                 debug!(interface = %iface.name, %to, "send failed: {e}");
             }

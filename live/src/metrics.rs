@@ -54,6 +54,10 @@ const COUNTERS: &[(&str, &str, Field)] = &[
     ("audits_started", "Audits of a next hop started after probes through it were lost", |s| s.audits_started),
     ("audits_answered", "Audits of this node answered for a neighbour", |s| s.audits_answered),
     ("updates_isolated", "Route updates from an isolated neighbour, ignored", |s| s.updates_isolated),
+    ("unreachable_rx", "Port-unreachable reports for frames sent to a neighbour", |s| s.unreachable_rx),
+    ("unreachable_ignored", "Port-unreachable reports not acted on (unproven, stale or for no neighbour)", |s| s.unreachable_ignored),
+    ("unreachable_suspicions", "Neighbours suspected on a port-unreachable report", |s| s.unreachable_suspicions),
+    ("unreachable_downs", "Neighbours declared down on a report answering a confirmation ping", |s| s.unreachable_downs),
 ];
 
 pub struct Metrics {

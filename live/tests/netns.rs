@@ -153,10 +153,18 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     let bad = http(&lab, a, "POST", "/xdp/loss?p=2");
     assert!(bad.starts_with("HTTP/1.1 400") && bad.contains("between 0 and 1"), "{bad}");
 
+    // b's process dies, its host stays up: the probe a sends through it comes back as a
+    // port unreachable, and so does the confirmation ping, which is what declares b down.
+    std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
     lab.signal(pb, libc::SIGKILL);
+    lab.wait(pb, Duration::from_secs(1)).expect("SIGKILL did not stop b");
+    assert!(http(&lab, a, "POST", "/probe?dst=3&id=9").starts_with("HTTP/1.1 200"));
     let record = wait_for(&mut events, Duration::from_secs(3), "a declaring b down", down);
     eprintln!("a declared b down {:?} after SIGKILL (record {record:?})", killed.elapsed());
+    let m = http(&lab, a, "GET", "/metrics");
+    let downs = m.lines().find_map(|l| l.strip_prefix("x0_unreachable_downs_total ")).and_then(|v| v.trim().parse::<u64>().ok());
+    assert_eq!(downs, Some(1), "b's host answered nothing a could use:\n{m}");
     // b comes back; killed and restarted at once, before a can notice the silence, it is
     // recognised as a new incarnation: every start draws a new one.
     let pb = lab.spawn(b, NODE, &[&configs[1]], Stdio::inherit()).unwrap();

@@ -51,10 +51,20 @@ pub enum SimError {
     Scenario(#[from] ScenarioError),
 }
 
+/// What a frame on a link is: which tells a stopped receiver's host how to answer it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Carried {
+    Multicast,
+    Unicast,
+    /// A port-unreachable report quoting a unicast frame that reached a node with no
+    /// process, on its way back to the frame's sender (see `core::node::bounce`).
+    Bounce,
+}
+
 /// An event of one node: it runs in the node's partition, inside a window.
 #[derive(Copy, Clone, Debug)]
 enum NodeEv {
-    Deliver { to: u32, iface: u16, link: u32, pkt: u32 },
+    Deliver { to: u32, iface: u16, link: u32, pkt: u32, carried: Carried },
     Timer { node: u32, generation: u32 },
 }
 
@@ -168,6 +178,8 @@ pub struct EngineStats {
     pub frames_queue_dropped: u64,
     pub frames_link_down: u64,
     pub frames_to_stopped: u64,
+    /// Unicast frames to a stopped node that its host answered with a port unreachable.
+    pub frames_bounced: u64,
     pub frames_pause_dropped: u64,
     pub frames_misaddressed: u64,
     pub frames_duplicated: u64,
@@ -190,6 +202,7 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
             frames_queue_dropped,
             frames_link_down,
             frames_to_stopped,
+            frames_bounced,
             frames_pause_dropped,
             frames_misaddressed,
             frames_duplicated,
@@ -205,6 +218,7 @@ impl std::ops::AddAssign<&EngineStats> for EngineStats {
         self.frames_queue_dropped += frames_queue_dropped;
         self.frames_link_down += frames_link_down;
         self.frames_to_stopped += frames_to_stopped;
+        self.frames_bounced += frames_bounced;
         self.frames_pause_dropped += frames_pause_dropped;
         self.frames_misaddressed += frames_misaddressed;
         self.frames_duplicated += frames_duplicated;
@@ -275,6 +289,17 @@ impl World {
     }
 }
 
+/// Who sends one copy of a frame to whom, over which link.
+#[derive(Copy, Clone)]
+struct Leg {
+    from: u32,
+    to: u32,
+    /// The receiver's interface.
+    iface: u16,
+    link: u32,
+    carried: Carried,
+}
+
 /// A frame for a node of another partition, handed over when the window ends.
 #[derive(Copy, Clone)]
 struct Crossing {
@@ -283,6 +308,7 @@ struct Crossing {
     to: u32,
     iface: u16,
     link: u32,
+    carried: Carried,
     /// Its bytes: `outbox_bytes[start..start + len]`.
     start: u32,
     len: u32,
@@ -335,7 +361,7 @@ impl Partition {
             self.now = t;
             self.stats.events += 1;
             match ev {
-                NodeEv::Deliver { to, iface, link, pkt } => self.deliver(to, iface, link, pkt, w),
+                NodeEv::Deliver { to, iface, link, pkt, carried } => self.deliver(to, iface, link, pkt, carried, w),
                 NodeEv::Timer { node, generation } => self.timer(node, generation, w),
             }
         }
@@ -474,6 +500,7 @@ impl Partition {
             return;
         }
         let to_iface = link.ifaces[1 - side].0;
+        let carried = if matches!(dest, Dest::Unicast(_)) { Carried::Unicast } else { Carried::Multicast };
         match port.tx.send(now, bytes.len()) {
             Fate::Lost => self.stats.frames_lost += 1,
             Fate::QueueFull => self.stats.frames_queue_dropped += 1,
@@ -482,41 +509,42 @@ impl Partition {
                     self.stats.frames_corrupted += 1;
                     (offset as usize % bytes.len(), mask)
                 });
-                self.send_copy(from, at_ns, to.0, to_iface, link_idx, bytes, corrupt, w);
+                let leg = Leg { from, to: to.0, iface: to_iface, link: link_idx, carried };
+                self.send_copy(leg, at_ns, bytes, corrupt, w);
                 for &(_, delay) in &link.replays {
                     self.stats.frames_replayed += 1;
-                    self.send_copy(from, at_ns + delay, to.0, to_iface, link_idx, bytes, None, w);
+                    self.send_copy(leg, at_ns + delay, bytes, None, w);
                 }
                 if let Some(t) = duplicate_at_ns {
                     self.stats.frames_duplicated += 1;
-                    self.send_copy(from, t, to.0, to_iface, link_idx, bytes, None, w);
+                    self.send_copy(leg, t, bytes, None, w);
                 }
             }
         }
     }
 
-    /// Puts one copy of a frame on its way to `to`: into this partition's queue, or into the
-    /// outbox when `to` lives in another partition. `corrupt` flips one byte.
-    #[allow(clippy::too_many_arguments)]
-    fn send_copy(&mut self, from: u32, at: u64, to: u32, iface: u16, link: u32, bytes: &[u8], corrupt: Option<(usize, u8)>, w: &World) {
+    /// Puts one copy of a frame on its way: into this partition's queue, or into the
+    /// outbox when its receiver lives in another partition. `corrupt` flips one byte.
+    fn send_copy(&mut self, leg: Leg, at: u64, bytes: &[u8], corrupt: Option<(usize, u8)>, w: &World) {
+        let Leg { from, to, iface, link, carried } = leg;
         let key = self.next_key(from);
         if w.partition_of(to) == w.partition_of(from) {
             let pkt = self.pool.alloc(bytes);
             if let Some((at, mask)) = corrupt {
                 self.pool.bufs[pkt as usize][at] ^= mask;
             }
-            self.queue.push_keyed(at, key, NodeEv::Deliver { to, iface, link, pkt });
+            self.queue.push_keyed(at, key, NodeEv::Deliver { to, iface, link, pkt, carried });
         } else {
             let start = self.outbox_bytes.len();
             self.outbox_bytes.extend_from_slice(bytes);
             if let Some((at, mask)) = corrupt {
                 self.outbox_bytes[start + at] ^= mask;
             }
-            self.outbox.push(Crossing { at, key, to, iface, link, start: start as u32, len: bytes.len() as u32 });
+            self.outbox.push(Crossing { at, key, to, iface, link, carried, start: start as u32, len: bytes.len() as u32 });
         }
     }
 
-    fn deliver(&mut self, to: u32, iface: u16, link: u32, pkt: u32, w: &World) {
+    fn deliver(&mut self, to: u32, iface: u16, link: u32, pkt: u32, carried: Carried, w: &World) {
         if !w.gt.link_up(link) {
             // The link went down while the frame was on it.
             self.stats.frames_link_down += 1;
@@ -525,6 +553,13 @@ impl Partition {
         }
         let sn = &mut self.nodes[(to - self.first) as usize];
         match sn.status {
+            // A report for a node that has stopped or frozen since it sent the frame: the
+            // process it was for is gone, or would read it stale (no error queue is kept).
+            Status::Stopped | Status::Paused if carried == Carried::Bounce => self.pool.release(pkt),
+            Status::Stopped if carried == Carried::Unicast => {
+                self.stats.frames_to_stopped += 1;
+                self.bounce(to, iface, link, pkt, w);
+            }
             Status::Stopped => {
                 self.stats.frames_to_stopped += 1;
                 self.pool.release(pkt);
@@ -538,15 +573,41 @@ impl Partition {
                 }
             }
             Status::Running => {
-                self.stats.frames_delivered += 1;
-                let from = w.peer_across(link, to);
+                let from = PeerAddr::synthetic(w.peer_across(link, to));
                 let local = sn.clock.local(self.now);
                 let node = sn.node.as_mut().expect("a running node has a process");
-                node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
+                let bytes = &self.pool.bufs[pkt as usize];
+                if carried == Carried::Bounce {
+                    node.handle_unreachable(local, IfIndex(iface), from, bytes);
+                } else {
+                    self.stats.frames_delivered += 1;
+                    node.handle_datagram(local, IfIndex(iface), from, bytes);
+                }
                 self.pool.release(pkt);
                 self.drain(to, false, w);
             }
         }
+    }
+
+    /// Node `at` has no process, but its host is up: it answers a unicast frame that
+    /// reached it on `iface` with a port unreachable quoting the frame, sent back over the
+    /// same link as any frame of its own. (Linux rate-limits these per destination, with a
+    /// burst of six; a report is answered long before a neighbour could spend that.)
+    fn bounce(&mut self, at: u32, iface: u16, link: u32, pkt: u32, w: &World) {
+        let now = self.now;
+        let port = &mut self.nodes[(at - self.first) as usize].ifaces[usize::from(iface)];
+        let (to, side) = (w.peer_across(link, at), 1 - usize::from(port.side));
+        match port.tx.send(now, self.pool.bufs[pkt as usize].len()) {
+            Fate::Lost | Fate::QueueFull => {}
+            Fate::Delivered { at_ns, .. } => {
+                self.stats.frames_bounced += 1;
+                let leg = Leg { from: at, to: to.0, iface: w.links[link as usize].ifaces[side].0, link, carried: Carried::Bounce };
+                let bytes = std::mem::take(&mut self.pool.bufs[pkt as usize]);
+                self.send_copy(leg, at_ns, &bytes, None, w);
+                self.pool.bufs[pkt as usize] = bytes;
+            }
+        }
+        self.pool.release(pkt);
     }
 
     fn timer(&mut self, i: u32, generation: u32, w: &World) {
@@ -810,7 +871,7 @@ impl<'a> Simulation<'a> {
             for c in outbox.drain(..) {
                 let dst = &mut self.partitions[self.world.partition_of(c.to)];
                 let pkt = dst.pool.alloc(&bytes[c.start as usize..(c.start + c.len) as usize]);
-                dst.queue.push_keyed(c.at, c.key, NodeEv::Deliver { to: c.to, iface: c.iface, link: c.link, pkt });
+                dst.queue.push_keyed(c.at, c.key, NodeEv::Deliver { to: c.to, iface: c.iface, link: c.link, pkt, carried: c.carried });
             }
             bytes.clear();
             let partition = &mut self.partitions[s];

@@ -522,6 +522,20 @@ impl Node {
         self.plain_frame(iface, src, Header { kind, sender }, &inner[1..]);
     }
 
+    /// Opens a sealed frame this node sent to `addr` on `iface`, quoted back by an
+    /// unreachable report, and returns its inner frame; `None` unless it authenticates
+    /// under the session with the admitted peer there. Only a party that saw the frame
+    /// can quote it, so a forged report costs the reporter that much.
+    pub(super) fn open_own(&mut self, iface: IfIndex, addr: PeerAddr, s: &wire::Sealed<'_>) -> Option<&[u8]> {
+        let sec = self.security.as_mut()?;
+        let link = sec.peers.iter().flatten().find(|p| p.iface == iface && p.addr == addr)?.link.as_ref()?;
+        sec.opened.clear();
+        sec.opened.extend_from_slice(s.ciphertext);
+        let header = SealedHeader { epoch: s.epoch, counter: s.counter };
+        link.session.open_own(header, s.aad, &mut sec.opened, &s.tag).ok()?;
+        Some(&sec.opened)
+    }
+
     /// Handshake resends and expiries, and forgetting peers long silent.
     pub(super) fn security_timers(&mut self) {
         let Some(sec) = self.security.as_mut() else { return };

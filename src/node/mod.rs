@@ -14,6 +14,7 @@
 //! experiment), the node holds its own time still until the driver catches up.
 
 mod admission;
+mod bounce;
 mod dataplane;
 mod detector;
 mod guard;
@@ -180,6 +181,14 @@ pub struct NodeStats {
     pub audits_answered: u64,
     /// Route updates from an isolated neighbour, ignored.
     pub updates_isolated: u64,
+    // Port-unreachable reports (see `bounce`).
+    /// Reports of a frame that found no process at a neighbour's address.
+    pub unreachable_rx: u64,
+    /// Reports ignored: for no neighbour, or quoting a frame this node cannot prove it sent.
+    pub unreachable_ignored: u64,
+    /// Neighbours suspected, and declared down, on a report rather than by silence.
+    pub unreachable_suspicions: u64,
+    pub unreachable_downs: u64,
 }
 
 /// A read-only view of one neighbour, for drivers and checkers.
@@ -884,19 +893,8 @@ impl Node {
         if self.now < deadline {
             return;
         }
-        let now = self.now;
         match nb.link {
-            Link::Up => {
-                let nonce = self.rng.next_u32();
-                let nb = self.nb_mut(slot);
-                nb.link = Link::Suspected;
-                nb.since = now;
-                nb.confirm = Some(Confirm { nonce, pings_sent: 0, next_at: now });
-                let (iface, peer) = (nb.iface, nb.id);
-                self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Suspected });
-                self.reselect_via(slot as u16);
-                self.confirm_step(slot);
-            }
+            Link::Up => self.suspect(slot),
             Link::Suspected => self.confirm_step(slot),
             // Heard but never bidirectional, or down and silent for long: forget it.
             Link::Heard | Link::Down => {
@@ -904,6 +902,22 @@ impl Node {
                 self.keys[slot] = None;
             }
         }
+    }
+
+    /// Suspects an up neighbour: routes through it are re-evaluated, and the first
+    /// confirmation ping goes out now.
+    fn suspect(&mut self, slot: usize) {
+        let now = self.now;
+        let nonce = self.rng.next_u32();
+        let nb = self.nb_mut(slot);
+        debug_assert_eq!(nb.link, Link::Up, "only an up neighbour becomes suspected");
+        nb.link = Link::Suspected;
+        nb.since = now;
+        nb.confirm = Some(Confirm { nonce, pings_sent: 0, next_at: now });
+        let (iface, peer) = (nb.iface, nb.id);
+        self.emit(Event::Neighbour { at: now, iface, peer, state: NeighbourState::Suspected });
+        self.reselect_via(slot as u16);
+        self.confirm_step(slot);
     }
 
     /// Sends the next confirmation ping, or declares the neighbour down when the last one

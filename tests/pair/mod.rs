@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
-use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
+use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::node::{Event, NeighbourState, Node};
 use x0tta6bl4::pq::{CryptoRng, SigningKey};
 use x0tta6bl4::secure::{Certificate, Trust, TrustPolicy};
@@ -13,12 +13,15 @@ use x0tta6bl4::time::Instant;
 pub const LATENCY: Duration = Duration::from_millis(1);
 
 /// Two nodes joined by one link. `alive[i] == false` silences node i (a crash: it neither
-/// sends nor receives); `drop` decides per frame whether the link loses it.
+/// sends nor receives); `drop` decides per frame whether the link loses it. With
+/// `hosts_answer`, a unicast frame reaching a silenced node comes back to its sender as a
+/// port-unreachable report, as a live host's kernel answers for its dead process.
 pub struct Pair {
     pub nodes: [Node; 2],
     pub now: Instant,
     pub alive: [bool; 2],
-    pub in_flight: Vec<(Instant, usize, Vec<u8>)>,
+    pub hosts_answer: bool,
+    in_flight: Vec<InFlight>,
     pub events: Vec<(Instant, usize, Event)>,
     pub sent: [u64; 2],
 }
@@ -37,6 +40,7 @@ impl Pair {
             nodes,
             now: Instant::ZERO,
             alive: [true, true],
+            hosts_answer: false,
             in_flight: Vec::new(),
             events: Vec::new(),
             sent: [0, 0],
@@ -50,10 +54,11 @@ impl Pair {
 
     pub fn drain(&mut self, i: usize, drop: &mut dyn FnMut(usize, &[u8]) -> bool) {
         let mut buf = Vec::new();
-        while self.nodes[i].poll_transmit(&mut buf).is_some() {
+        while let Some(tx) = self.nodes[i].poll_transmit(&mut buf) {
             self.sent[i] += 1;
             if self.alive[i] && !drop(i, &buf) {
-                self.in_flight.push((self.now + LATENCY, 1 - i, buf.clone()));
+                let unicast = matches!(tx.dest, Dest::Unicast(_));
+                self.in_flight.push(InFlight { at: self.now + LATENCY, to: 1 - i, bytes: buf.clone(), unicast, bounced: false });
             }
         }
         while let Some(e) = self.nodes[i].poll_event() {
@@ -64,7 +69,7 @@ impl Pair {
     /// Runs until `until`, delivering frames and firing timers in time order.
     pub fn run_until(&mut self, until: Instant, drop: &mut dyn FnMut(usize, &[u8]) -> bool) {
         loop {
-            let next_frame = self.in_flight.iter().map(|f| f.0).min();
+            let next_frame = self.in_flight.iter().map(|f| f.at).min();
             let next_timer = (0..2).filter(|&i| self.alive[i]).map(|i| self.nodes[i].poll_timeout()).min();
             let t = match (next_frame, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
@@ -76,12 +81,17 @@ impl Pair {
             }
             self.now = self.now.max(t);
             if next_frame == Some(t) {
-                let k = self.in_flight.iter().position(|f| f.0 == t).expect("present");
-                let (_, to, bytes) = self.in_flight.remove(k);
-                if self.alive[to] {
-                    let from = PeerAddr::synthetic(self.nodes[1 - to].id());
-                    self.nodes[to].handle_datagram(self.now, IfIndex(0), from, &bytes);
+                let k = self.in_flight.iter().position(|f| f.at == t).expect("present");
+                let f = self.in_flight.remove(k);
+                let (to, other) = (f.to, PeerAddr::synthetic(self.nodes[1 - f.to].id()));
+                if f.bounced {
+                    self.nodes[to].handle_unreachable(self.now, IfIndex(0), other, &f.bytes);
                     self.drain(to, drop);
+                } else if self.alive[to] {
+                    self.nodes[to].handle_datagram(self.now, IfIndex(0), other, &f.bytes);
+                    self.drain(to, drop);
+                } else if self.hosts_answer && f.unicast {
+                    self.in_flight.push(InFlight { at: self.now + LATENCY, to: 1 - to, bounced: true, ..f });
                 }
             } else {
                 for i in 0..2 {
@@ -104,6 +114,16 @@ impl Pair {
             })
             .collect()
     }
+}
+
+/// A frame on the link, or a report of one coming back.
+struct InFlight {
+    at: Instant,
+    to: usize,
+    bytes: Vec<u8>,
+    unicast: bool,
+    /// A port-unreachable report quoting `bytes`, for their sender.
+    bounced: bool,
 }
 
 pub fn secs(s: f64) -> Instant {
