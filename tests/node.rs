@@ -111,6 +111,35 @@ fn reports_are_checked_and_refuted() {
     assert_eq!(p.nodes[0].stats().unreachable_suspicions, 1);
 }
 
+/// The boot hold-down (3 hellos by default) keeps a fresh process from routing until its
+/// neighbours have flushed routes through its previous incarnation. A node that never ran,
+/// or whose previous run ended longer ago than routes through it can live, has none to
+/// wait for: it routes as soon as it hears its neighbour.
+#[test]
+fn the_boot_hold_down_is_lifted_when_no_previous_run_can_be_remembered() {
+    let first_route_ms = |previous: Option<Option<Duration>>| {
+        let mut p = Pair::new(ProtocolConfig::default());
+        if let Some(gone_for) = previous {
+            p.nodes[0].set_previous_run(gone_for);
+        }
+        (1..=100)
+            .find(|&step| {
+                p.run_until(Instant::ZERO + Duration::from_millis(step * 10), &mut no_drop());
+                p.nodes[0].route(NodeId(1)).is_some()
+            })
+            .map(|steps| steps * 10)
+            .expect("a route within a second")
+    };
+    let held = first_route_ms(None);
+    assert!(held >= 300, "routed after {held} ms, inside the 300 ms hold-down");
+    assert_eq!(first_route_ms(Some(Some(Duration::from_secs(2)))), held, "a run 2 s ago may still be routed through");
+    // Routes expire 35 s after their last update (3.5 update intervals), swept every 10 s.
+    assert_eq!(first_route_ms(Some(Some(Duration::from_secs(44)))), held);
+    let forgotten = first_route_ms(Some(Some(Duration::from_secs(45))));
+    let never = first_route_ms(Some(None));
+    assert!(never < 300 && forgotten == never, "never ran: {never} ms, gone 45 s: {forgotten} ms");
+}
+
 /// One lost hello is ordinary loss, not a failure.
 #[test]
 fn a_single_lost_hello_is_not_a_suspicion() {

@@ -134,6 +134,8 @@ struct SimNode {
     timer_at: Option<u64>,
     clock: NodeClock,
     boots: u64,
+    /// When its last process stopped (global ns); `None` while it has never stopped.
+    stopped_at: Option<u64>,
     inbox: VecDeque<(u16, u32, u32)>,
     /// Set while an `impersonate` fault has the node pose as this other node.
     posing_as: Option<u32>,
@@ -385,6 +387,7 @@ impl Partition {
             sn.node = None;
         }
         sn.status = Status::Stopped;
+        sn.stopped_at = Some(self.now);
         sn.timer_generation += 1;
         sn.timer_at = None;
         for (_, _, pkt) in sn.inbox.drain(..) {
@@ -671,6 +674,7 @@ impl<'a> Simulation<'a> {
                 timer_at: None,
                 clock: NodeClock::default(),
                 boots: 0,
+                stopped_at: None,
                 inbox: VecDeque::new(),
                 posing_as: None,
                 scheduled: 0,
@@ -807,6 +811,7 @@ impl<'a> Simulation<'a> {
         let sn = partition.sn(i);
         let key = seed::key(seed, "node", u64::from(i), sn.boots);
         sn.boots += 1;
+        let gone_for = sn.stopped_at.map(|t| Duration::from_nanos(self.now - t));
         let node = match identities {
             Some(ids) => {
                 let trust = match sn.posing_as {
@@ -817,7 +822,8 @@ impl<'a> Simulation<'a> {
             }
             None => Node::new(NodeId(i), protocol, key, local),
         };
-        let node = Box::new(node.expect("protocol config validated at load"));
+        let mut node = Box::new(node.expect("protocol config validated at load"));
+        node.set_previous_run(gone_for);
         let (partition, world) = self.partition(i);
         partition.start(i, node, world);
     }

@@ -449,6 +449,22 @@ impl Node {
         iface
     }
 
+    /// What the driver knows of this node's previous process, told before any input:
+    /// `None` when there was none (a first boot), or how long ago it stopped. The boot
+    /// hold-down protects neighbours that may still route through the previous incarnation
+    /// (ARCHITECTURE.md, loop freedom). When none can, because there was none or its
+    /// routes have expired everywhere since (`route_expiry` and one periodic sweep), the
+    /// hold-down is lifted and the node routes as soon as it hears a route: a mesh that
+    /// powers up together converges without waiting it out. Without this call the
+    /// hold-down stands.
+    pub fn set_previous_run(&mut self, gone_for: Option<Duration>) {
+        let announced = self.cfg.update_interval;
+        let forgotten = self.cfg.route_expiry().max(announced * 7 / 2) + announced;
+        if gone_for.is_none_or(|d| d >= forgotten) {
+            self.holddown_until = None;
+        }
+    }
+
     /// Resumes after a restart that kept state (or a long stall): every neighbour gets a
     /// fresh grace period instead of being suspected for the time we were away, and hellos
     /// and routes go out now.
