@@ -1,6 +1,7 @@
 //! The x0-node event loop: real time and real datagrams into the core's `Node`, frames and
 //! events out. It decides nothing about the protocol; it only moves bytes and time.
 
+use crate::alive::{self, AliveNote};
 use crate::config::NodeConfig;
 use crate::identity;
 use crate::trust;
@@ -114,47 +115,6 @@ fn boot_seed(secret: &[u8; 32]) -> anyhow::Result<[u8; 32]> {
 
 /// Unix time in nanoseconds: the clock event records carry, shared by every node of a
 /// machine (and by `x0 live`, which rebases them to its run's start).
-/// How often the daemon notes that it is alive, in the file beside its identity; the
-/// next start learns from it how long the node was gone (`Node::set_previous_run`).
-const ALIVE_NOTE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// `<identity file>.alive`: Unix milliseconds of the last moment this node was known alive.
-fn alive_path(identity: &std::path::Path) -> std::path::PathBuf {
-    let mut p = identity.as_os_str().to_owned();
-    p.push(".alive");
-    p.into()
-}
-
-/// How long ago the previous process on this identity was last alive, from its note:
-/// `None` if there is no note (the node never ran here). A note that cannot be read counts
-/// as "just now", which keeps the boot hold-down: the safe side.
-fn previous_run(path: &std::path::Path) -> Option<Duration> {
-    let text = match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            warn!(file = %path.display(), "reading the previous run's note: {e}; keeping the boot hold-down");
-            return Some(Duration::ZERO);
-        }
-        Ok(t) => t,
-    };
-    let Ok(ms) = text.trim().parse::<u64>() else {
-        warn!(file = %path.display(), "the previous run's note is not Unix milliseconds; keeping the boot hold-down");
-        return Some(Duration::ZERO);
-    };
-    // The note may be up to one interval older than the process's last moment.
-    let gone_ms = (unix_nanos() / 1_000_000).saturating_sub(ms);
-    Some(Duration::from_millis(gone_ms).saturating_sub(ALIVE_NOTE_INTERVAL))
-}
-
-/// Notes that the node is alive now; a failure is reported once per run, not every second.
-fn note_alive(path: &std::path::Path, failed_before: &mut bool) {
-    if let Err(e) = std::fs::write(path, format!("{}\n", unix_nanos() / 1_000_000))
-        && !std::mem::replace(failed_before, true)
-    {
-        warn!(file = %path.display(), "noting that the node is alive: {e}; its next start will hold its routes down");
-    }
-}
-
 pub fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
@@ -224,14 +184,14 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         }
     };
     let mut node = node.context("starting the protocol node")?;
-    let alive_file = alive_path(&cfg.identity);
-    let gone_for = previous_run(&alive_file);
+    let alive_file = alive::path(&cfg.identity);
+    let gone_for = alive::previous_run(&alive_file);
     node.set_previous_run(gone_for);
     match gone_for {
         None => info!("first run on this identity: routing without a boot hold-down"),
         Some(d) => info!(gone_ms = d.as_millis() as u64, "previous run on this identity found"),
     }
-    let (mut alive_failed, mut next_alive_note) = (false, tokio::time::Instant::now());
+    let (mut alive, mut next_alive_note) = (AliveNote::open(alive_file), tokio::time::Instant::now());
     for _ in &ifaces {
         node.add_interface(clock.now());
     }
@@ -313,8 +273,8 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
         shared.heartbeat_ms.store(unix_nanos() / 1_000_000, Ordering::Relaxed);
         let now = tokio::time::Instant::now();
         if now >= next_alive_note {
-            note_alive(&alive_file, &mut alive_failed);
-            next_alive_note = now + ALIVE_NOTE_INTERVAL;
+            alive.write();
+            next_alive_note = now + alive::NOTE_INTERVAL;
         }
         let wake = clock.to_tokio(node.poll_timeout());
         let flood_due = flood.as_ref().map(|f| f.next);

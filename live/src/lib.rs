@@ -2,6 +2,7 @@
 //! No protocol logic lives here (ARCHITECTURE.md): only sockets, clocks, signals, and
 //! serving metrics and events.
 
+pub mod alive;
 pub mod config;
 pub mod daemon;
 pub mod identity;
