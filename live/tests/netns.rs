@@ -75,6 +75,37 @@ fn http(lab: &Lab, ns: Ns, method: &str, path: &str) -> String {
     .unwrap()
 }
 
+/// Probes `dst` from `ns` until a probe comes back, and returns its record. Routes may come
+/// up before the test has connected to the event stream (a node on its first run routes
+/// at once), and a probe needs a route each way, so readiness is judged by a round trip.
+fn probe_until_delivered(lab: &Lab, ns: Ns, events: &mut impl BufRead, dst: u32, first_id: u64) -> EventRecord {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for id in first_id.. {
+        assert!(http(lab, ns, "POST", &format!("/probe?dst={dst}&id={id}")).starts_with("HTTP/1.1 200"));
+        let r = wait_for(events, Duration::from_secs(3), "a probe judged", |r| r.event == Kind::Probe && r.probe_id == Some(id));
+        if r.detail == Some(Detail::Delivered) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no probe from {ns:?} to node {dst} came back within 5 s; last: {r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unreachable!("probe ids run out")
+}
+
+/// The node's metrics once they contain `needle`. XDP attaches in the background while the
+/// protocol runs (routes may come up first), and a peer's counter appears with its first
+/// packet after that, so the test waits for them rather than sampling once.
+fn metrics_with(lab: &Lab, ns: Ns, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = http(lab, ns, "GET", "/metrics");
+        if m.contains(needle) || Instant::now() > deadline {
+            return m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     if !is_root() {
@@ -96,14 +127,8 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     let stream = connect(&lab, a);
     stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let mut events = BufReader::new(stream);
-    wait_for(&mut events, Duration::from_secs(5), "a route from a to c via b", |r| {
-        r.node == 1 && r.event == Kind::Route && r.dest == Some(3) && r.next_hop == Some(2)
-    });
-
     // A probe from a to c across b comes back, measured.
-    assert!(http(&lab, a, "POST", "/probe?dst=3&id=7").starts_with("HTTP/1.1 200"));
-    let probe = wait_for(&mut events, Duration::from_secs(3), "probe 7 answered", |r| r.event == Kind::Probe && r.probe_id == Some(7));
-    assert_eq!(probe.detail, Some(Detail::Delivered), "{probe:?}");
+    let probe = probe_until_delivered(&lab, a, &mut events, 3, 100);
     assert!(probe.rtt_ns.is_some_and(|ns| ns > 0), "{probe:?}");
     assert!(http(&lab, a, "POST", "/probe?dst=99&id=8").starts_with("HTTP/1.1 200"));
     let nowhere = wait_for(&mut events, Duration::from_secs(3), "probe 8 judged", |r| r.event == Kind::Probe && r.probe_id == Some(8));
@@ -130,6 +155,7 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     assert!(http(&lab, b, "GET", "/nope").starts_with("HTTP/1.1 404"));
 
     // XDP on veth: b counts its peers' packets in the kernel.
+    let metrics = metrics_with(&lab, b, "x0_xdp_peer_packets_total{peer=\"fe80::");
     assert!(metrics.contains("x0_xdp_peer_packets_total{peer=\"fe80::"), "no per-peer XDP counters on b:\n{metrics}");
     let passed = metrics.lines().find_map(|l| l.strip_prefix("x0_xdp_passed_total ")).and_then(|v| v.parse::<u64>().ok());
     assert!(passed.is_some_and(|n| n > 0), "XDP passed nothing on b:\n{metrics}");
@@ -234,19 +260,11 @@ fn nodes_run_on_configured_addresses_without_link_local() {
     lab.spawn(a, NODE, &[&config(&dir, 1, &["e0"], true)], Stdio::inherit()).unwrap();
     lab.spawn(b, NODE, &[&config(&dir, 2, &["e0"], true)], Stdio::inherit()).unwrap();
 
-    // The probe needs a route each way: b may learn its route to a a moment after a learns
-    // its route to b, and a reply with nowhere to go is a lost probe.
-    // (Both streams are open before either wait: a stream carries no events from before.)
-    let (stream, stream_b) = (connect(&lab, a), connect(&lab, b));
+    let stream = connect(&lab, a);
     stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    stream_b.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    wait_for(&mut BufReader::new(stream_b), Duration::from_secs(5), "a route from b to a", |r| r.node == 2 && r.event == Kind::Route && r.dest == Some(1));
     let mut events = BufReader::new(stream);
-    wait_for(&mut events, Duration::from_secs(5), "a route from a to b", |r| r.node == 1 && r.event == Kind::Route && r.dest == Some(2));
-    assert!(http(&lab, a, "POST", "/probe?dst=2&id=1").starts_with("HTTP/1.1 200"));
-    let probe = wait_for(&mut events, Duration::from_secs(3), "probe 1 answered", |r| r.event == Kind::Probe && r.probe_id == Some(1));
-    assert_eq!(probe.detail, Some(Detail::Delivered), "{probe:?}");
-    let metrics = http(&lab, a, "GET", "/metrics");
+    probe_until_delivered(&lab, a, &mut events, 2, 1);
+    let metrics = metrics_with(&lab, a, "peer=\"fd00:77::2\"");
     assert!(metrics.contains("peer=\"fd00:77::2\""), "XDP counts b by its configured address:\n{metrics}");
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
