@@ -1,7 +1,8 @@
 //! A node with link security fed arbitrary datagrams: well-framed beacons, handshake
 //! fragments and sealed frames with fuzzed bodies (so the checksum never hides the code
-//! behind it), raw bytes, and clock steps. Nothing panics, every table stays within its
-//! limit, and nothing unauthenticated makes a neighbour.
+//! behind it), raw bytes, port-unreachable reports (raw, framed as our own, or quoting a
+//! frame the node really sent), and clock steps. Nothing panics, every table stays within
+//! its limit, and nothing unauthenticated makes a neighbour.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -43,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
     node.add_interface(Instant::ZERO);
     let mut now = Instant::ZERO;
     let mut out = Vec::new();
+    let mut last_sent = Vec::new();
     // Each step: op byte, length byte, then that many bytes.
     let mut rest = data;
     while rest.len() >= 2 {
@@ -56,10 +58,17 @@ fuzz_target!(|data: &[u8]| {
             0 => now = now + Duration::from_millis(u64::from(len as u32 + 1) * 10),
             1 => node.handle_datagram(now, IfIndex(0), from, arg),
             k @ 2..=6 => node.handle_datagram(now, IfIndex(0), from, &frame(k - 1, sender, arg)),
+            7 => node.handle_unreachable(now, IfIndex(0), from, arg),
+            8 => {
+                let kind = arg.first().map_or(1, |k| k % 5 + 1);
+                node.handle_unreachable(now, IfIndex(0), from, &frame(kind, 5, arg));
+            }
+            9 => node.handle_unreachable(now, IfIndex(0), from, &last_sent),
             _ => node.handle_timeout(now.max(node.poll_timeout())),
         }
         while node.poll_transmit(&mut out).is_some() {
             assert!(out.len() <= x0tta6bl4::wire::MAX_FRAME_LEN);
+            last_sent.clone_from(&out);
         }
         while node.poll_event().is_some() {}
     }
