@@ -42,9 +42,9 @@ impl Node {
         self.stats.unreachable_rx += 1;
         let slot = (0..self.neighbours.len())
             .find(|&s| self.neighbours[s].as_ref().is_some_and(|nb| nb.iface == iface && nb.addr == dst));
-        let quoted = self.quoted(iface, dst, quoted);
-        match (slot, quoted) {
-            (Some(slot), Quoted::Own { ping }) => self.on_unreachable(slot, ping),
+        // The quote is only decoded (and on a secured mesh, decrypted) for a neighbour.
+        match slot.map(|slot| (slot, self.quoted(iface, dst, quoted))) {
+            Some((slot, Quoted::Own { ping })) => self.on_unreachable(slot, ping),
             _ => self.stats.unreachable_ignored += 1,
         }
         self.finish_input();
