@@ -62,9 +62,9 @@ clean-results:
 # What a build needs beyond the Rust toolchain, as package:command-or-file: a C compiler
 # and make for the compression libraries Parquet links (zstd, lz4), cmake and clang (with
 # its libclang) to build liboqs for the post-quantum keys, clang and libbpf's headers for
-# the XDP program, and iproute2's `ip` for the network-namespace tests of
-# x0-node. Installed with apt-get when we are root; otherwise named, with the command to run.
-APT_PACKAGES := gcc:gcc make:make cmake:cmake clang:clang libbpf-dev:/usr/include/bpf/bpf_helpers.h iproute2:ip babeld:babeld
+# the XDP program, iproute2's `ip` for the network-namespace tests of x0-node, and
+# nftables' `nft` for the one that drops frames in a host firewall. Installed with apt-get when we are root; otherwise named, with the command to run.
+APT_PACKAGES := gcc:gcc make:make cmake:cmake clang:clang libbpf-dev:/usr/include/bpf/bpf_helpers.h iproute2:ip nftables:nft babeld:babeld
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo is not installed; install Rust 1.95 with rustup (https://rustup.rs)"; exit 1; }
 	@$(CARGO) clippy --version >/dev/null 2>&1 || { echo "error: clippy is missing; run: rustup component add clippy"; exit 1; }

@@ -2,7 +2,8 @@
 //
 // x0tta6bl4's XDP program: runs on every interface x0-node drives, before the kernel's
 // network stack. For the protocol's UDP port only (everything else passes untouched) it
-//   - counts packets and bytes per peer (source IPv6 address), which feeds link monitoring;
+//   - counts packets and bytes per peer (source IPv6 address), and how many it passed,
+//     which feeds link monitoring (x0-node hands the core these counts with its own);
 //   - drops packets from quarantined peers (the blocklist);
 //   - drops packets at random with a configured probability, globally or per peer, which
 //     is how the lab injects loss and partitions on a kernel without netem;
@@ -35,9 +36,11 @@ struct peer_key {
     __u8 addr[16];
 };
 
+// Every packet of ours from the peer, and those of them handed to the stack.
 struct peer_counters {
     __u64 packets;
     __u64 bytes;
+    __u64 passed;
 };
 
 // Configuration, index 0: the UDP port the protocol listens on (host order).
@@ -121,29 +124,36 @@ int x0_xdp(struct xdp_md *ctx) {
 
     struct peer_key key = {};
     __builtin_memcpy(key.addr, ip->saddr.in6_u.u6_addr8, 16);
+    int verdict = XDP_PASS;
+    if (bpf_map_lookup_elem(&blocklist, &key)) {
+        count(STAT_BLOCKED);
+        verdict = XDP_DROP;
+    } else {
+        __u32 *p = bpf_map_lookup_elem(&drop_peer, &key);
+        if (!p)
+            p = bpf_map_lookup_elem(&drop_all, &zero);
+        if (p && *p && bpf_get_prandom_u32() <= *p) {
+            count(STAT_LOST);
+            verdict = XDP_DROP;
+        } else {
+            count(STAT_PASSED);
+        }
+    }
+
+    // Counted after the verdict, so that `passed` is what the stack (and the node's
+    // socket) was offered: x0-node compares it with what the node received.
     __u64 bytes = (__u64)(end - data);
+    __u64 passed = verdict == XDP_PASS;
     struct peer_counters *c = bpf_map_lookup_elem(&peer_counters, &key);
     if (c) {
         __sync_fetch_and_add(&c->packets, 1);
         __sync_fetch_and_add(&c->bytes, bytes);
+        __sync_fetch_and_add(&c->passed, passed);
     } else {
-        struct peer_counters fresh = {.packets = 1, .bytes = bytes};
+        struct peer_counters fresh = {.packets = 1, .bytes = bytes, .passed = passed};
         bpf_map_update_elem(&peer_counters, &key, &fresh, BPF_NOEXIST);
     }
-
-    if (bpf_map_lookup_elem(&blocklist, &key)) {
-        count(STAT_BLOCKED);
-        return XDP_DROP;
-    }
-    __u32 *p = bpf_map_lookup_elem(&drop_peer, &key);
-    if (!p)
-        p = bpf_map_lookup_elem(&drop_all, &zero);
-    if (p && *p && bpf_get_prandom_u32() <= *p) {
-        count(STAT_LOST);
-        return XDP_DROP;
-    }
-    count(STAT_PASSED);
-    return XDP_PASS;
+    return verdict;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -4,7 +4,7 @@
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
-use x0tta6bl4::node::{Command, Event, Incident, NeighbourState, Node, ProbeOutcome};
+use x0tta6bl4::node::{Command, Event, Incident, KERNEL_GRACE_HELLOS, KernelCounts, NeighbourState, Node, ProbeOutcome};
 use x0tta6bl4::time::Instant;
 
 mod pair;
@@ -138,6 +138,68 @@ fn the_boot_hold_down_is_lifted_when_no_previous_run_can_be_remembered() {
     let forgotten = first_route_ms(Some(Some(Duration::from_secs(45))));
     let never = first_route_ms(Some(None));
     assert!(never < 300 && forgotten == never, "never ran: {never} ms, gone 45 s: {forgotten} ms");
+}
+
+/// Node 1 keeps sending but node 0's host loses its frames before the node reads them (a
+/// full socket buffer, a firewall rule), from `freeze` on. Every 10 ms node 0 gets its
+/// kernel's counts for node 1's address: `passed` grows with every frame node 1 sends and,
+/// with `host_drops`, `handed` stays where it was. Returns node 0's neighbour events after
+/// `freeze`, and `freeze`.
+fn silence_with_kernel_counts(host_drops: bool) -> (Vec<(Instant, NeighbourState)>, Instant, Pair) {
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(3.0), &mut no_drop());
+    let (freeze, at_freeze) = (p.now, p.sent[1]);
+    let ip = PeerAddr::synthetic(NodeId(1)).ip;
+    let mut lost = |from: usize, _: &[u8]| from == 1;
+    while p.now < freeze + Duration::from_secs(1) {
+        let handed = if host_drops { at_freeze } else { p.sent[1] };
+        p.nodes[0].handle_kernel_counts(p.now, ip, KernelCounts { passed: p.sent[1], handed });
+        p.drain(0, &mut lost);
+        let step = p.now + Duration::from_millis(10);
+        p.run_until(step, &mut lost);
+    }
+    let ev = p.neighbour_events(0).into_iter().filter(|e| e.0 > freeze).collect();
+    (ev, freeze, p)
+}
+
+/// Frames the kernel received but the node never read put off the suspicion (the
+/// neighbour is sending; this host is losing them), for at most `KERNEL_GRACE_HELLOS`
+/// hello intervals after the last frame the node heard; then the usual confirmation runs,
+/// and pongs the host also loses do not refute it.
+#[test]
+fn frames_lost_on_this_host_put_off_a_suspicion_for_a_bounded_time() {
+    let (ev, freeze, p) = silence_with_kernel_counts(true);
+    let suspected = ev.iter().find(|e| e.1 == NeighbourState::Suspected).expect("suspected at last").0;
+    let down = ev.iter().find(|e| e.1 == NeighbourState::Down).expect("declared down at last").0;
+    let grace = Duration::from_millis(100) * KERNEL_GRACE_HELLOS;
+    // The last hello heard came up to one interval before `freeze`; without the counts the
+    // suspicion comes within 240 ms of `freeze` (the next test).
+    let put_off = grace - Duration::from_millis(105);
+    assert!(suspected - freeze >= put_off, "suspected after {:?}: not put off", suspected - freeze);
+    assert!(suspected - freeze <= grace, "suspected after {:?}: put off past the grace", suspected - freeze);
+    assert_eq!(down - suspected, Duration::from_millis(95), "the confirmation is not shortened or stretched");
+    let stats = p.nodes[0].stats();
+    assert!(stats.kernel_deferrals >= 1, "no deferral counted");
+    assert!(stats.kernel_unhandled >= 4, "{} frames counted as lost on this host", stats.kernel_unhandled);
+}
+
+/// The negative space: counts that show every passed frame handed (the neighbour is
+/// silent, not this host) change nothing, and neither do counts that start over.
+#[test]
+fn kernel_counts_without_local_loss_do_not_delay_detection() {
+    let (ev, freeze, p) = silence_with_kernel_counts(false);
+    let suspected = ev.iter().find(|e| e.1 == NeighbourState::Suspected).expect("suspected").0;
+    assert!(suspected - freeze <= Duration::from_millis(240), "suspected after {:?}", suspected - freeze);
+    assert_eq!(p.nodes[0].stats().kernel_unhandled, 0);
+    assert_eq!(p.nodes[0].stats().kernel_deferrals, 0);
+
+    let mut p = Pair::new(ProtocolConfig::default());
+    p.run_until(secs(3.0), &mut no_drop());
+    let ip = PeerAddr::synthetic(NodeId(1)).ip;
+    p.nodes[0].handle_kernel_counts(p.now, ip, KernelCounts { passed: 1000, handed: 10 });
+    p.nodes[0].handle_kernel_counts(p.now, ip, KernelCounts { passed: 5, handed: 5 });
+    p.nodes[0].handle_kernel_counts(p.now, ip, KernelCounts { passed: 5, handed: 5 });
+    assert_eq!(p.nodes[0].stats().kernel_unhandled, 0, "a restarted count is a new baseline, not lost frames");
 }
 
 /// One lost hello is ordinary loss, not a failure.

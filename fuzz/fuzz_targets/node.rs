@@ -1,7 +1,7 @@
 //! A node with link security fed arbitrary datagrams: well-framed beacons, handshake
 //! fragments and sealed frames with fuzzed bodies (so the checksum never hides the code
 //! behind it), raw bytes, port-unreachable reports (raw, framed as our own, or quoting a
-//! frame the node really sent), and clock steps. Nothing panics, every table stays within
+//! frame the node really sent), kernel receive counts, and clock steps. Nothing panics, every table stays within
 //! its limit, and nothing unauthenticated makes a neighbour.
 #![no_main]
 
@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
-use x0tta6bl4::node::Node;
+use x0tta6bl4::node::{KernelCounts, Node};
 use x0tta6bl4::pq::{CryptoRng, SigningKey};
 use x0tta6bl4::secure::{Certificate, Trust, TrustPolicy};
 use x0tta6bl4::time::Instant;
@@ -64,6 +64,10 @@ fuzz_target!(|data: &[u8]| {
                 node.handle_unreachable(now, IfIndex(0), from, &frame(kind, 5, arg));
             }
             9 => node.handle_unreachable(now, IfIndex(0), from, &last_sent),
+            10 => {
+                let word = |i: usize| arg.get(i..i + 8).map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+                node.handle_kernel_counts(now, from.ip, KernelCounts { passed: word(0), handed: word(8) });
+            }
             _ => node.handle_timeout(now.max(node.poll_timeout())),
         }
         while node.poll_transmit(&mut out).is_some() {

@@ -4,6 +4,7 @@
 use crate::alive::{self, AliveNote};
 use crate::config::NodeConfig;
 use crate::identity;
+use crate::kernel::KernelSampler;
 use crate::trust;
 use crate::metrics::Metrics;
 use crate::net::{self, Iface};
@@ -267,6 +268,7 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut out = Vec::with_capacity(2048);
     let mut first = 0;
     let mut flood: Option<Flood> = None;
+    let mut kernel = KernelSampler::default();
     let isolation = cfg.protocol.security.isolation;
     loop {
         drain(&mut node, &ifaces, &statics, cfg.port, &shared, &mut out, isolation);
@@ -293,7 +295,14 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
                 info!("{why}: stopping");
                 return Ok(());
             }
-            Input::Timer => node.handle_timeout(clock.now()),
+            Input::Timer => {
+                // The sockets are empty (they come first above): the kernel's counts can be
+                // set beside what the node received.
+                if let Some(xdp) = shared.xdp.lock().expect("xdp lock").as_ref() {
+                    kernel.sample(&mut node, clock.now(), xdp);
+                }
+                node.handle_timeout(clock.now());
+            }
             Input::Control(Control { command: ControlCommand::Probe { dst, id }, reply }) => {
                 let result = node.handle_command(clock.now(), Command::Probe { dst, id });
                 // The asker may have given up; the probe went out (or not) either way.
@@ -333,7 +342,9 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
             }
             Input::Datagram(i, Ok((len, from))) => {
                 first = (i + 1) % ifaces.len();
-                node.handle_datagram(clock.now(), IfIndex(i as u16), net::peer_addr(from), &buf[..len]);
+                let from = net::peer_addr(from);
+                kernel.handed(from.ip);
+                node.handle_datagram(clock.now(), IfIndex(i as u16), from, &buf[..len]);
             }
             Input::Unreachable(u) => node.handle_unreachable(clock.now(), IfIndex(u.iface as u16), u.dst, &u.quoted),
             // The socket reporting an ICMP error the error queue reader has (or will have)

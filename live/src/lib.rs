@@ -6,6 +6,7 @@ pub mod alive;
 pub mod config;
 pub mod daemon;
 pub mod identity;
+mod kernel;
 mod keyfile;
 pub mod metrics;
 pub mod net;

@@ -2,7 +2,7 @@
 //! gauges. The daemon updates them after every input; scrapes read atomics.
 
 use prometheus_client::encoding::text::encode;
-use crate::xdp::{XdpHandle, XdpStats};
+use crate::xdp::{PeerCounters, XdpHandle, XdpStats};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -58,6 +58,8 @@ const COUNTERS: &[(&str, &str, Field)] = &[
     ("unreachable_ignored", "Port-unreachable reports not acted on (unproven, stale or for no neighbour)", |s| s.unreachable_ignored),
     ("unreachable_suspicions", "Neighbours suspected on a port-unreachable report", |s| s.unreachable_suspicions),
     ("unreachable_downs", "Neighbours declared down on a report answering a confirmation ping", |s| s.unreachable_downs),
+    ("kernel_unhandled", "Frames from neighbours the kernel passed (XDP count) that never reached the node", |s| s.kernel_unhandled),
+    ("kernel_deferrals", "Due suspicions put off because the kernel was still receiving the neighbour's frames", |s| s.kernel_deferrals),
 ];
 
 pub struct Metrics {
@@ -74,7 +76,8 @@ pub struct Metrics {
     /// Per-peer packets and bytes as the XDP program counted them, labelled by address.
     peer_packets: Family<Vec<(String, String)>, Counter>,
     peer_bytes: Family<Vec<(String, String)>, Counter>,
-    peer_last: std::collections::BTreeMap<std::net::Ipv6Addr, (u64, u64)>,
+    peer_passed: Family<Vec<(String, String)>, Counter>,
+    peer_last: std::collections::BTreeMap<std::net::Ipv6Addr, PeerCounters>,
 }
 
 impl Default for Metrics {
@@ -113,6 +116,8 @@ impl Default for Metrics {
         registry.register("xdp_peer_packets", "Protocol packets received per peer, counted by XDP", peer_packets.clone());
         let peer_bytes = Family::default();
         registry.register("xdp_peer_bytes", "Protocol bytes received per peer, counted by XDP", peer_bytes.clone());
+        let peer_passed = Family::default();
+        registry.register("xdp_peer_passed", "Protocol packets per peer that XDP passed to the stack", peer_passed.clone());
         Metrics {
             registry,
             counters,
@@ -126,6 +131,7 @@ impl Default for Metrics {
             xdp_last: XdpStats::default(),
             peer_packets,
             peer_bytes,
+            peer_passed,
             peer_last: Default::default(),
         }
     }
@@ -161,11 +167,12 @@ impl Metrics {
             if !self.peer_last.contains_key(&addr) && self.peer_last.len() >= PEER_SERIES_MAX {
                 continue;
             }
-            let (packets, bytes) = self.peer_last.get(&addr).copied().unwrap_or_default();
+            let last = self.peer_last.get(&addr).copied().unwrap_or_default();
             let labels = vec![("peer".to_string(), addr.to_string())];
-            self.peer_packets.get_or_create(&labels).inc_by(c.packets.saturating_sub(packets));
-            self.peer_bytes.get_or_create(&labels).inc_by(c.bytes.saturating_sub(bytes));
-            self.peer_last.insert(addr, (c.packets, c.bytes));
+            self.peer_packets.get_or_create(&labels).inc_by(c.packets.saturating_sub(last.packets));
+            self.peer_bytes.get_or_create(&labels).inc_by(c.bytes.saturating_sub(last.bytes));
+            self.peer_passed.get_or_create(&labels).inc_by(c.passed.saturating_sub(last.passed));
+            self.peer_last.insert(addr, c);
         }
     }
 

@@ -29,9 +29,11 @@ pub enum XdpError {
 pub struct PeerCounters {
     pub packets: u64,
     pub bytes: u64,
+    /// Of `packets`, those handed to the stack (not quarantined, not lost to injected loss).
+    pub passed: u64,
 }
 
-// SAFETY: two u64s, no padding: any bit pattern is a valid value, as the kernel writes it.
+// SAFETY: three u64s, no padding: any bit pattern is a valid value, as the kernel writes it.
 unsafe impl Pod for PeerCounters {}
 
 /// What the program did, summed over CPUs; indices as in `stats` of x0_xdp.c.
@@ -103,6 +105,11 @@ impl XdpHandle {
     /// Packets and bytes received from each peer since attachment.
     pub fn peer_counters(&self) -> Vec<(Ipv6Addr, PeerCounters)> {
         self.peers.iter().filter_map(Result::ok).map(|(k, v)| (Ipv6Addr::from(k), v)).collect()
+    }
+
+    /// The counters of one peer, if it has sent anything since attachment.
+    pub fn peer(&self, ip: [u8; 16]) -> Option<PeerCounters> {
+        self.peers.get(&ip, 0).ok()
     }
 
     /// Quarantines `peer` (everything from it is dropped in the kernel) or lifts it.

@@ -106,20 +106,54 @@ fn metrics_with(lab: &Lab, ns: Ns, needle: &str) -> String {
     }
 }
 
+/// A scratch directory for one test's configs and keys, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("x0-live-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A lab for the test `what` (and its scratch directory, dropped after the lab), or `None`
+/// with a loud message when not root.
+fn lab_for(what: &str, tag: &str) -> Option<(Lab, Scratch)> {
+    if !is_root() {
+        eprintln!("SKIPPED: x0-node {what} test needs root to create network namespaces (CI runs it as root)");
+        return None;
+    }
+    Some((Lab::new(tag).unwrap(), Scratch::new(tag)))
+}
+
+/// Starts nodes 1 in `a` and 2 in `b` on their interface `e0` and returns a's event stream
+/// once a probe from a to b has come back.
+fn two_nodes(lab: &mut Lab, dir: &Scratch, a: Ns, b: Ns) -> BufReader<TcpStream> {
+    lab.spawn(a, NODE, &[&config(&dir.0, 1, &["e0"], true)], Stdio::inherit()).unwrap();
+    lab.spawn(b, NODE, &[&config(&dir.0, 2, &["e0"], true)], Stdio::inherit()).unwrap();
+    let stream = connect(lab, a);
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut events = BufReader::new(stream);
+    probe_until_delivered(lab, a, &mut events, 2, 1);
+    events
+}
+
 #[test]
 fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
-    if !is_root() {
-        eprintln!("SKIPPED: x0-node netns test needs root to create network namespaces (CI runs it as root)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("x0-live-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut lab = Lab::new("t").unwrap();
+    let Some((mut lab, scratch)) = lab_for("netns", "t") else { return };
+    let dir = &scratch.0;
     let (a, b, c) = (lab.add_namespace().unwrap(), lab.add_namespace().unwrap(), lab.add_namespace().unwrap());
     lab.link(a, "to-b", b, "to-a").unwrap();
     lab.link(b, "to-c", c, "to-b").unwrap();
     // c runs without XDP: the userspace-only mode, which must route all the same.
-    let configs = [config(&dir, 1, &["to-b"], true), config(&dir, 2, &["to-a", "to-c"], true), config(&dir, 3, &["to-b"], false)];
+    let configs = [config(dir, 1, &["to-b"], true), config(dir, 2, &["to-a", "to-c"], true), config(dir, 3, &["to-b"], false)];
     let pa = lab.spawn(a, NODE, &[&configs[0]], Stdio::inherit()).unwrap();
     let pb = lab.spawn(b, NODE, &[&configs[1]], Stdio::inherit()).unwrap();
     lab.spawn(c, NODE, &[&configs[2]], Stdio::inherit()).unwrap();
@@ -236,8 +270,6 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
     lab.signal(pa, libc::SIGTERM);
     let status = lab.wait(pa, Duration::from_secs(3)).expect("x0-node did not stop within 3 s of SIGTERM");
     assert!(status.success(), "x0-node exited with {status} on SIGTERM");
-    drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Links with configured addresses only (no link-local address at all, as on some tunnels
@@ -245,36 +277,77 @@ fn three_nodes_on_veth_route_detect_a_crash_and_stop_cleanly() {
 /// XDP counts the peer by its configured address.
 #[test]
 fn nodes_run_on_configured_addresses_without_link_local() {
-    if !is_root() {
-        eprintln!("SKIPPED: x0-node configured-address test needs root to create network namespaces (CI runs it as root)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("x0-live-cfgaddr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut lab = Lab::new("ca").unwrap();
+    let Some((mut lab, dir)) = lab_for("configured-address", "ca") else { return };
     let (a, b) = (lab.add_namespace().unwrap(), lab.add_namespace().unwrap());
     lab.link(a, "e0", b, "e0").unwrap();
     lab.configure_address(a, "e0", "fd00:77::1".parse().unwrap()).unwrap();
     lab.configure_address(b, "e0", "fd00:77::2".parse().unwrap()).unwrap();
     assert!(lab.address(a, "e0").unwrap().segments()[0] == 0xfd00, "a has only its configured address");
-    lab.spawn(a, NODE, &[&config(&dir, 1, &["e0"], true)], Stdio::inherit()).unwrap();
-    lab.spawn(b, NODE, &[&config(&dir, 2, &["e0"], true)], Stdio::inherit()).unwrap();
-
-    let stream = connect(&lab, a);
-    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let mut events = BufReader::new(stream);
-    probe_until_delivered(&lab, a, &mut events, 2, 1);
+    two_nodes(&mut lab, &dir, a, b);
     let metrics = metrics_with(&lab, a, "peer=\"fd00:77::2\"");
     assert!(metrics.contains("peer=\"fd00:77::2\""), "XDP counts b by its configured address:\n{metrics}");
-    drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `nft` with `args` in `ns`, failing loudly if it is missing (`make test` installs it).
+fn nft(lab: &Lab, ns: Ns, args: &str) {
+    let out = lab
+        .in_namespace(ns, || std::process::Command::new("nft").args(args.split(' ')).output())
+        .unwrap()
+        .unwrap_or_else(|e| panic!("running nft (package nftables; `make deps` installs it): {e}"));
+    assert!(out.status.success(), "nft {args}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A host firewall on a drops every frame from b for 250 ms: a's XDP program still passes
+/// them (it runs before the firewall), so a's kernel counts show b sending while a's node
+/// hears nothing. a puts off its suspicion until b's frames get through again, at most
+/// 250 ms plus two hello intervals after the last one it heard, within the 500 ms grace:
+/// b is never suspected. Without the counts a suspects b 231 ms after the last hello it
+/// heard, always within the 250 ms (and, when that hello came just before the firewall
+/// rule, declares it down 95 ms later).
+#[test]
+fn frames_a_host_firewall_drops_do_not_make_an_alive_neighbour_suspected() {
+    let Some((mut lab, dir)) = lab_for("host-firewall", "fw") else { return };
+    let (a, b) = (lab.add_namespace().unwrap(), lab.add_namespace().unwrap());
+    lab.link(a, "e0", b, "e0").unwrap();
+    let mut events = two_nodes(&mut lab, &dir, a, b);
+    let addr = lab.address(b, "e0").unwrap();
+    metrics_with(&lab, a, &format!("x0_xdp_peer_passed_total{{peer=\"{addr}\"}}"));
+    // A few more hellos, so that a has sampled its kernel's counts for b.
+    std::thread::sleep(Duration::from_millis(300));
+
+    nft(&lab, a, "add table ip6 x0test");
+    nft(&lab, a, "add chain ip6 x0test in { type filter hook input priority 0 ; }");
+    nft(&lab, a, &format!("add rule ip6 x0test in ip6 saddr {addr} meta l4proto udp drop"));
+    std::thread::sleep(Duration::from_millis(250));
+    nft(&lab, a, "delete table ip6 x0test");
+    // Anything about b from the 250 ms and the second after them.
+    let until = Instant::now() + Duration::from_secs(1);
+    let mut line = String::new();
+    let mut changes = Vec::new();
+    while Instant::now() < until {
+        line.clear();
+        if let Ok(n) = events.read_line(&mut line)
+            && n > 0
+        {
+            let r: EventRecord = serde_json::from_str(line.trim()).unwrap();
+            if r.event == Kind::Neighbour && r.peer == Some(2) {
+                changes.push(r.detail);
+            }
+        }
+    }
+    let m = http(&lab, a, "GET", "/metrics");
+    let value = |name: &str| m.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok());
+    let (unhandled, deferrals) = (value("x0_kernel_unhandled_total "), value("x0_kernel_deferrals_total "));
+    eprintln!("host firewall: {unhandled:?} frames from b lost on a, {deferrals:?} suspicions put off, b's changes {changes:?}");
+    assert!(changes.is_empty(), "a changed its view of b: {changes:?}");
+    assert!(unhandled.is_some_and(|n| n >= 2), "a's kernel counted no frames lost on the host:\n{m}");
+    assert!(deferrals.is_some_and(|n| n >= 1), "no suspicion was put off:\n{m}");
 }
 
 #[test]
 fn a_bad_config_names_the_line_and_field() {
-    let dir = std::env::temp_dir().join(format!("x0-live-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.yaml");
+    let dir = Scratch::new("cfg");
+    let path = dir.0.join("bad.yaml");
     std::fs::write(&path, "node_id: 1\nidentity: /tmp/k\ninterfaces: [eth0]\nprotocol:\n  hello_interval: 0s\n").unwrap();
     let out = std::process::Command::new(NODE).arg(&path).arg("--check").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -288,5 +361,4 @@ fn a_bad_config_names_the_line_and_field() {
     let out = std::process::Command::new(NODE).arg(&path).arg("--check").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("colour") && err.contains("bad.yaml"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

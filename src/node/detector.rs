@@ -97,6 +97,11 @@ impl PhiDetector {
         self.deadline
     }
 
+    /// The last heartbeat (or touch).
+    pub fn last(&self) -> Instant {
+        self.last
+    }
+
     /// `last + mean + z * max(std, min_std)`. Before any gap is observed the announced
     /// interval stands in for the mean.
     fn recompute(&mut self, p: &DetectorParams, announced: Duration) {

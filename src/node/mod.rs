@@ -18,12 +18,14 @@ mod bounce;
 mod dataplane;
 mod detector;
 mod guard;
+mod kernel;
 mod neighbour;
 mod outbox;
 mod routing;
 
 pub use detector::{DETECTOR_WINDOW_MAX, phi_to_z_milli};
 pub use guard::{AUDIT_PROBES_MAX, Behaviour, Misbehaviour};
+pub use kernel::{KERNEL_GRACE_HELLOS, KernelCounts};
 use detector::DetectorParams;
 pub use neighbour::{LINK_COST_UNIT, NeighbourState};
 pub use outbox::{TrafficClass, Transmit};
@@ -189,6 +191,12 @@ pub struct NodeStats {
     /// Neighbours suspected, and declared down, on a report rather than by silence.
     pub unreachable_suspicions: u64,
     pub unreachable_downs: u64,
+    // Kernel receive counts (see `kernel`).
+    /// Frames from neighbours that the kernel passed up and the node never received.
+    pub kernel_unhandled: u64,
+    /// Times a suspicion for silence that was due was put off because the kernel was still
+    /// receiving frames from the neighbour.
+    pub kernel_deferrals: u64,
 }
 
 /// A read-only view of one neighbour, for drivers and checkers.
@@ -896,7 +904,7 @@ impl Node {
     /// When something next happens to this neighbour without input.
     fn neighbour_deadline(&self, nb: &Neighbour) -> Instant {
         match nb.link {
-            Link::Up => nb.detector.deadline(),
+            Link::Up => nb.suspect_at(),
             Link::Suspected => nb.confirm.map_or(Instant::NEVER, |c| c.next_at),
             Link::Heard => nb.last_hello_rx + nb.announced_interval * HEARD_EXPIRY_HELLOS,
             Link::Down => nb.since + self.cfg.hello_interval * NEIGHBOUR_GC_HELLOS,

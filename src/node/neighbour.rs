@@ -2,6 +2,7 @@
 //! detector state. Pure bookkeeping; the decisions that emit events live in `node`.
 
 use super::detector::{DetectorParams, PhiDetector};
+use super::kernel::{KERNEL_GRACE_HELLOS, KernelCounts};
 use crate::ids::{IfIndex, NodeId, PeerAddr};
 use crate::time::Instant;
 use crate::wire::{METRIC_INFINITY, seqno_newer};
@@ -64,6 +65,12 @@ pub(crate) struct Neighbour {
     pub confirm: Option<Confirm>,
     /// Cached link cost; `u16::MAX` when not usable.
     pub cost: u16,
+    /// The kernel's last receive counts for this neighbour's address, and when they were
+    /// sampled (see `kernel`).
+    pub kernel: Option<(KernelCounts, Instant)>,
+    /// A frame from this neighbour reached our kernel after this instant and never reached
+    /// the node (see `kernel`); `Instant::ZERO` until that happens.
+    pub kernel_heard_after: Instant,
 }
 
 impl Neighbour {
@@ -87,6 +94,8 @@ impl Neighbour {
             detector: PhiDetector::new(now, p, announced),
             confirm: None,
             cost: METRIC_INFINITY,
+            kernel: None,
+            kernel_heard_after: Instant::ZERO,
         }
     }
 
@@ -181,6 +190,20 @@ impl Neighbour {
             return METRIC_INFINITY;
         }
         (u32::from(rx) * u32::from(tx) / u32::from(LINK_COST_UNIT)).min(u32::from(METRIC_INFINITY - 1)) as u16
+    }
+
+    /// When an up neighbour becomes suspected for silence: the detector's deadline, moved
+    /// later while our kernel has seen frames from it that the node has not (counted as a
+    /// heartbeat at the instant they are known to have arrived after), but never past
+    /// `KERNEL_GRACE_HELLOS` announced intervals after the last frame the node heard.
+    pub fn suspect_at(&self) -> Instant {
+        let (deadline, last) = (self.detector.deadline(), self.detector.last());
+        if self.kernel_heard_after <= last {
+            return deadline;
+        }
+        let tolerated = deadline.saturating_since(last);
+        let cap = last + self.announced_interval * KERNEL_GRACE_HELLOS;
+        deadline.max((self.kernel_heard_after + tolerated).min(cap))
     }
 
     /// Whether our hellos should carry an IHU for this neighbour.
