@@ -178,13 +178,15 @@ impl Mesh {
         for (i, m) in members.iter_mut().enumerate() {
             m.config = dir.join(format!("node-{i}.yaml"));
             // Every run is a fresh mesh: a key left by an earlier run (maybe of an older
-            // format) is not this run's node.
+            // format) is not this run's node, and nothing in these new namespaces can route
+            // through that run's nodes, so its notes of being alive would only impose the
+            // boot hold-down for nothing.
             let identity = dir.join(format!("node-{i}.key"));
-            match std::fs::remove_file(&identity) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(MeshError::Write { path: identity, source: e });
+            for stale in [identity.clone(), crate::alive::path(&identity)] {
+                match std::fs::remove_file(&stale) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(MeshError::Write { path: stale, source: e }),
+                    _ => {}
                 }
-                _ => {}
             }
             if let Some(a) = &authority {
                 a.certify(i as u32, &identity)?;
