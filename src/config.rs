@@ -31,12 +31,13 @@ pub struct ProtocolConfig {
     /// A different next hop must beat the current route by this much metric before we switch
     /// (one clean hop costs 256). Stops equal-cost routes from flapping on single lost hellos.
     pub route_switch_hysteresis: u16,
-    /// Good news (a new or shorter route) waits this long to be advertised, so a burst of
+    /// Good news (a shorter route) waits this long to be advertised, so a burst of
     /// improvements goes out as one update per destination. Bad news never waits.
     #[serde(with = "serde_duration")]
     pub triggered_update_delay: Duration,
-    /// A worse metric for a destination (the mesh hunting for a path after a failure) waits
-    /// this long, to gather a burst of such changes into few frames. Retractions, new
+    /// A worse metric for a destination (the mesh hunting for a path after a failure), and a
+    /// destination never advertised before (a node new to the mesh), wait this long, to
+    /// gather a burst of such changes into few frames. Retractions, new
     /// seqnos and answers to requests never wait: recovery time is the sum of their hops.
     #[serde(with = "serde_duration")]
     pub urgent_update_delay: Duration,

@@ -72,12 +72,15 @@ struct Request {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Pending {
     None,
-    /// Good news (a new or shorter route): batched for `triggered_update_delay`, so a burst
-    /// of improvements (a cold start) goes out as one update per destination.
+    /// Good news (a shorter route): batched for `triggered_update_delay`, so a burst of
+    /// improvements (a cold start) goes out as one update per destination.
     Later,
     /// A worse metric on the same seqno (the mesh hunting for a path after a failure):
     /// batched for `urgent_update_delay`, so the burst of worsening offers a failure sets
-    /// off travels as a few frames per hop rather than one per offer.
+    /// off travels as a few frames per hop rather than one per offer. Also a destination
+    /// never advertised before: nobody downstream can reach it yet, and at 20 ms a hop a
+    /// node starting at the edge of a 12-hop mesh was reachable from the far side only
+    /// about 240 ms later.
     Soon,
     /// News others are waiting for: a retraction, a new seqno, reachable again, an answer
     /// to a request. At the end of this input: recovery time is the sum of these hops.
@@ -403,7 +406,7 @@ impl Node {
         let urgency = match (advertised, best) {
             (a, None) if a.is_some_and(|a| a.metric != INF) => Pending::Soon,
             (_, None) => Pending::None,
-            (None, Some(_)) => Pending::Later,
+            (None, Some(_)) => Pending::Soon,
             (Some(a), Some(b)) if a.seqno != b.seqno => Pending::Now,
             (Some(a), Some(_)) if a.metric == INF => Pending::Soon,
             (Some(a), Some(b)) if b.metric >= a.metric.saturating_add(TRIGGER_METRIC_DELTA) => Pending::Soon,
