@@ -135,6 +135,11 @@ impl BabelMesh {
         Ok(())
     }
 
+    /// Node `n`'s host goes dark (`Lab::go_dark`).
+    pub fn go_dark(&self, n: u32) -> Result<(), LabError> {
+        self.lab.go_dark(self.members[n as usize].ns)
+    }
+
     /// Sends probe `id` from `src` to `dst`; `false` if the kernel refused it at once (no
     /// route), which is a lost probe.
     pub fn probe(&self, src: u32, dst: u32, id: u64) -> bool {

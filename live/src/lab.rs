@@ -129,6 +129,20 @@ impl Lab {
         Ok(Wiring { namespaces, ifaces, ends })
     }
 
+    /// The host behind `ns` goes dark, as at a power loss: its kernel drops every packet in,
+    /// out and through (nftables, policy drop on all three hooks), so it answers nothing,
+    /// not even a port unreachable. Its links stay up, as a switch port or radio neighbour
+    /// would see them. Lasts until the namespace is removed.
+    pub fn go_dark(&self, ns: Ns) -> Result<(), LabError> {
+        let rules = ["input", "forward", "output"]
+            .map(|hook| format!("add chain inet x0dark {hook} {{ type filter hook {hook} priority -400 ; policy drop ; }}"));
+        let script = format!("add table inet x0dark ; {}", rules.join(" ; "));
+        ip(&["netns", "exec", self.name(ns), "nft", &script]).map_err(|e| match e {
+            LabError::Command { command, detail } => LabError::Command { command, detail: format!("{detail} (nft is in the nftables package)") },
+            e => e,
+        })
+    }
+
     /// Sets sysctl `key` (e.g. `net.ipv6.conf.all.forwarding`) inside `ns`.
     pub fn sysctl(&self, ns: Ns, key: &str, value: &str) -> Result<(), LabError> {
         ip(&["netns", "exec", self.name(ns), "sysctl", "-qw", &format!("{key}={value}")])

@@ -315,6 +315,11 @@ impl Mesh {
         }
     }
 
+    /// Node `n`'s host goes dark (`Lab::go_dark`); its process keeps running, cut off.
+    pub fn go_dark(&self, n: u32) -> Result<(), MeshError> {
+        Ok(self.lab.go_dark(self.members[n as usize].ns)?)
+    }
+
     /// CPU time node `n`'s current process has used so far, if it is running.
     pub fn cpu_time(&self, n: u32) -> Option<Duration> {
         self.lab.cpu_time(self.members[n as usize].child?)

@@ -7,7 +7,9 @@
 //! - Crash reroute: after a quiet window (no probes; the daemons' CPU is measured there),
 //!   fixed random pairs are probed every `--probe-interval-ms`, and the most central node
 //!   crashes. Per disrupted pair, the reroute time is the core's definition
-//!   ([`x0tta6bl4::metrics::pair_recoveries`]); MTTR is the largest.
+//!   ([`x0tta6bl4::metrics::pair_recoveries`]); MTTR is the largest. The host stays up, so
+//!   x0-node hears of the dead daemon from its kernel (port unreachable); with `--dark` the
+//!   whole host goes dark first, as at a power loss, and only silence tells.
 //!
 //! babeld routes kernel traffic, so its probes are UDP echoes between loopback addresses;
 //! x0-node's are its own end-to-end probes. Both count a probe delivered when the answer is
@@ -93,6 +95,11 @@ pub struct PeerArgs {
     /// Node to crash (default: the most central, by total hop distance to all others).
     #[arg(long)]
     pub crash: Option<u32>,
+    /// The crashed node's whole host goes dark first, as at a power loss: its kernel drops
+    /// everything in, out and through (nftables), so no port unreachable answers for the
+    /// dead daemon and only silence tells. Without it the host stays up.
+    #[arg(long)]
+    pub dark: bool,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// The x0-node binary (default: next to this x0, then PATH).
@@ -125,6 +132,8 @@ pub struct DaemonReport {
     pub converge_probes: u32,
     pub converge_delivered: u32,
     pub crashed_node: u32,
+    /// Whether the crashed node's host went dark (`--dark`) rather than staying up.
+    pub dark_host: bool,
     pub disrupted_pairs: u32,
     pub unrecovered_pairs: u32,
     pub reroute_p50_ms: Option<f64>,
@@ -189,7 +198,13 @@ impl Under {
         }
     }
 
-    fn crash(&mut self, n: u32) -> anyhow::Result<()> {
+    fn crash(&mut self, n: u32, dark: bool) -> anyhow::Result<()> {
+        if dark {
+            match self {
+                Under::X0 { mesh, .. } => mesh.go_dark(n)?,
+                Under::Babel { mesh, .. } => mesh.go_dark(n)?,
+            }
+        }
         match self {
             Under::X0 { mesh, .. } => mesh.signal(n, libc::SIGKILL),
             Under::Babel { mesh, .. } => mesh.crash(n)?,
@@ -296,7 +311,8 @@ pub fn peer(args: &PeerArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut reports = Vec::new();
     for &d in &args.daemons {
-        eprintln!("{}: {} nodes, {} links, crash of node {crash} ...", d.label(), n, topo.edge_count());
+        let what = if args.dark { "dark host at node" } else { "crash of node" };
+        eprintln!("{}: {} nodes, {} links, {what} {crash} ...", d.label(), n, topo.edge_count());
         reports.push(run_one(args, d, &topo, crash)?);
     }
     write_files(&args.out, &reports)?;
@@ -419,13 +435,13 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
         }
         if now >= crash_at && !crashed {
             cpu_crashed = under.cpu_time(crash).unwrap_or_default();
-            under.crash(crash)?;
+            under.crash(crash, args.dark)?;
             let t = Instant::from_nanos(duration_nanos(t0.elapsed()));
             gt.set_node(NodeId(crash), true, t);
             rec.fault(FaultRecord {
                 spec: 0,
                 instance: 0,
-                name: format!("crash node {crash}"),
+                name: format!("{} node {crash}", if args.dark { "dark host" } else { "crash" }),
                 kind: "crash",
                 node_fault: true,
                 failure: true,
@@ -510,6 +526,7 @@ fn run_one(args: &PeerArgs, daemon: Daemon, topo: &x0_sim::Topology, crash: u32)
         curve,
         last_loss_secs: last_loss,
         crashed_node: crash,
+        dark_host: args.dark,
         disrupted_pairs: outcome.disrupted_pairs,
         unrecovered_pairs: outcome.unrecovered_pairs,
         reroute_p50_ms: (!reroutes.is_empty()).then(|| reroutes[(reroutes.len() - 1) / 2]),
