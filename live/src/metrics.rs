@@ -59,7 +59,7 @@ const COUNTERS: &[(&str, &str, Field)] = &[
     ("unreachable_suspicions", "Neighbours suspected on a port-unreachable report", |s| s.unreachable_suspicions),
     ("unreachable_downs", "Neighbours declared down on a report answering a confirmation ping", |s| s.unreachable_downs),
     ("kernel_unhandled", "Frames from neighbours the kernel passed (XDP count) that never reached the node", |s| s.kernel_unhandled),
-    ("kernel_deferrals", "Due suspicions put off because the kernel was still receiving the neighbour's frames", |s| s.kernel_deferrals),
+    ("kernel_deferrals", "Silences whose suspicion was put off because the kernel was still receiving the neighbour's frames", |s| s.kernel_deferrals),
 ];
 
 pub struct Metrics {

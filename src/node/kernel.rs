@@ -63,9 +63,10 @@ impl Node {
             // More frames arrived since the last sample than the node received: at least one
             // of them arrived after `at` and is lost here (or, rarely, arrived just now).
             self.stats.kernel_unhandled = self.stats.kernel_unhandled.saturating_add(passed - handed);
-            let was_due = nb.link == Link::Up && now >= nb.detector.deadline();
+            let put_off = |nb: &super::neighbour::Neighbour| nb.link == Link::Up && nb.suspect_at() > nb.detector.deadline();
+            let before = put_off(nb);
             nb.kernel_heard_after = nb.kernel_heard_after.max(at);
-            if was_due && now < nb.suspect_at() {
+            if !before && put_off(nb) {
                 self.stats.kernel_deferrals += 1;
             }
             self.refresh_deadline(slot);

@@ -194,8 +194,8 @@ pub struct NodeStats {
     // Kernel receive counts (see `kernel`).
     /// Frames from neighbours that the kernel passed up and the node never received.
     pub kernel_unhandled: u64,
-    /// Times a suspicion for silence that was due was put off because the kernel was still
-    /// receiving frames from the neighbour.
+    /// Silences of an up neighbour whose suspicion was put off past the detector's deadline
+    /// because the kernel was still receiving the neighbour's frames.
     pub kernel_deferrals: u64,
 }
 
