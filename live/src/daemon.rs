@@ -36,6 +36,14 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// then refused by the decoder.
 const RECV_BUFFER_BYTES: usize = 65_536;
 
+/// How long after start XDP is loaded. Loading costs about 35 ms of CPU (aya parses the
+/// kernel's BTF each time) that routing never waits for; a host booting, or 49 daemons
+/// starting together on two cores, needs that CPU for its first routes. Measured in
+/// `x0 bench peer`: starting 49 daemons took 0.29-0.45 s with XDP loading at once and
+/// 0.10-0.14 s with it a second later. Until then the node runs as in userspace-only mode,
+/// and the lab's XDP controls wait.
+const XDP_ATTACH_DELAY: Duration = Duration::from_secs(1);
+
 /// Commands queued for the node from outside (HTTP) before the loop refuses more.
 const COMMAND_QUEUE_MAX: usize = 256;
 /// Port-unreachable reports waiting for the loop. A dead neighbour needs two; a burst
@@ -213,10 +221,12 @@ pub async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     });
     // Loading and attaching XDP takes tens of milliseconds of CPU and kernel time. Neither
     // the protocol nor the endpoints wait for it (a mesh of nodes starting together would
-    // wait for all of them); XDP controls alone wait until it is settled.
+    // wait for all of them), and it starts only after XDP_ATTACH_DELAY; XDP controls
+    // alone wait until it is settled.
     let (xdp_wanted, names, port, attaching) = (cfg.xdp, cfg.interfaces.clone(), cfg.port, shared.clone());
     tokio::spawn(async move {
         let xdp = if xdp_wanted {
+            tokio::time::sleep(XDP_ATTACH_DELAY).await;
             let attached = tokio::task::spawn_blocking(move || {
                 // At the lowest priority (per thread on Linux): most of the work is aya
                 // parsing the kernel's BTF, and a mesh starting together on few cores should
