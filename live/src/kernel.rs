@@ -18,6 +18,8 @@ const SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
 #[derive(Default)]
 pub struct KernelSampler {
     handed: Vec<([u8; 16], u64)>,
+    /// The neighbours' addresses at a sample, kept to reuse its allocation.
+    current: Vec<[u8; 16]>,
     next_at: Option<tokio::time::Instant>,
 }
 
@@ -40,11 +42,13 @@ impl KernelSampler {
         self.next_at = Some(wall + SAMPLE_INTERVAL);
         // Neighbours come and go: a new address starts counting from here (the core takes
         // its first sample as a baseline), a gone one is forgotten.
-        let mut current: Vec<[u8; 16]> = node.neighbours().map(|n| n.addr.ip).collect();
+        let current = &mut self.current;
+        current.clear();
+        current.extend(node.neighbours().map(|n| n.addr.ip));
         current.sort_unstable();
         current.dedup();
         self.handed.retain(|e| current.binary_search(&e.0).is_ok());
-        for ip in current {
+        for &ip in current.iter() {
             if !self.handed.iter().any(|e| e.0 == ip) {
                 self.handed.push((ip, 0));
             }

@@ -22,7 +22,6 @@
 //! The simulator has no kernel and never calls this; its runs are unchanged by it.
 
 use super::Node;
-use super::neighbour::Link;
 use crate::time::Instant;
 
 /// How many announced hello intervals after the last frame the node heard from a
@@ -63,10 +62,9 @@ impl Node {
             // More frames arrived since the last sample than the node received: at least one
             // of them arrived after `at` and is lost here (or, rarely, arrived just now).
             self.stats.kernel_unhandled = self.stats.kernel_unhandled.saturating_add(passed - handed);
-            let put_off = |nb: &super::neighbour::Neighbour| nb.link == Link::Up && nb.suspect_at() > nb.detector.deadline();
-            let before = put_off(nb);
+            let was_put_off = nb.suspicion_put_off();
             nb.kernel_heard_after = nb.kernel_heard_after.max(at);
-            if !before && put_off(nb) {
+            if !was_put_off && nb.suspicion_put_off() {
                 self.stats.kernel_deferrals += 1;
             }
             self.refresh_deadline(slot);

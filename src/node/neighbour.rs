@@ -206,6 +206,12 @@ impl Neighbour {
         deadline.max((self.kernel_heard_after + tolerated).min(cap))
     }
 
+    /// Whether the kernel's evidence holds an up neighbour's suspicion past the detector's
+    /// deadline.
+    pub fn suspicion_put_off(&self) -> bool {
+        self.link == Link::Up && self.suspect_at() > self.detector.deadline()
+    }
+
     /// Whether our hellos should carry an IHU for this neighbour.
     pub fn wants_ihu(&self) -> bool {
         matches!(self.link, Link::Heard | Link::Up | Link::Suspected)
