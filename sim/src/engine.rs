@@ -40,6 +40,13 @@ use x0tta6bl4::trace::{Digest, Fingerprint};
 const PAUSE_BUFFER_PACKETS: usize = 1024;
 /// Loops kept as examples for the report (all are counted).
 const LOOP_EXAMPLES_MAX: usize = 16;
+/// Destinations the loop checker looks up in one visit to each node. Following one
+/// destination from node to node is a chain of dependent cache misses; looking up a batch
+/// in each node's table makes the misses independent, so they overlap, and the node itself
+/// is fetched once per batch. Bounds the checker's hop matrix at nodes × this many entries.
+const LOOP_BATCH_MAX: usize = 64;
+/// "No next hop" in the checker's hop matrix.
+const NO_HOP: u32 = u32::MAX;
 /// Bits of an event key that count the events one node scheduled; the node id is above
 /// them. 2^40 events per node is far beyond any run, and 2^24 nodes beyond any topology.
 const KEY_COUNT_BITS: u32 = 40;
@@ -624,6 +631,17 @@ impl Partition {
         sn.node.as_mut().expect("a running node has a process").handle_timeout(local);
         self.drain(i, true, w);
     }
+
+    /// Each node's next hop toward each of `dests`, into `rows` (`dests.len()` entries per
+    /// node, in node order); `NO_HOP` where forwarding stops (no route, no process).
+    fn next_hops(&self, dests: &[NodeId], rows: &mut [u32]) {
+        for (sn, row) in self.nodes.iter().zip(rows.chunks_exact_mut(dests.len())) {
+            let Some(node) = sn.node.as_ref().filter(|_| sn.status == Status::Running) else { continue };
+            for (&dest, hop) in dests.iter().zip(row.iter_mut()) {
+                *hop = node.next_hop(dest).map_or(NO_HOP, |h| h.0);
+            }
+        }
+    }
 }
 
 pub struct Simulation<'a> {
@@ -648,6 +666,9 @@ pub struct Simulation<'a> {
     instances: Vec<Instance>,
     loops: u64,
     loop_examples: Vec<LoopSample>,
+    /// The loop checker's hop matrix: for each node, its next hop toward each destination
+    /// of the batch being checked (`NO_HOP`: none). Kept to reuse its allocation.
+    loop_hops: Vec<u32>,
     stretch: Vec<f64>,
     check_rng: ChaCha8Rng,
     fingerprint: Fingerprint,
@@ -744,6 +765,7 @@ impl<'a> Simulation<'a> {
             instances: Vec::new(),
             loops: 0,
             loop_examples: Vec::new(),
+            loop_hops: Vec::new(),
             stretch: Vec::new(),
             check_rng: seed::stream(seed, "checks", 0, 0),
             fingerprint: Fingerprint::default(),
@@ -948,18 +970,34 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    /// Looks for forwarding loops toward a few random destinations. Each destination walks
-    /// every node's table, which at 10,000 nodes costs more than the rest of the
-    /// simulation, so destinations are checked in parallel when the run has cores to spare.
+    /// Looks for forwarding loops toward a few random destinations. Each destination needs
+    /// every node's next hop, which at 10,000 nodes costs more than the rest of the
+    /// simulation: nodes are visited once per batch of destinations (see `LOOP_BATCH_MAX`),
+    /// by their partitions in parallel when the run has several, and the walks then follow
+    /// the hop matrix.
     fn loop_check(&mut self) {
         self.queue.push(self.now + ns(self.scenario.checks.loop_interval), WorldEv::LoopCheck);
         let n = self.topo.node_count();
         let dests: Vec<NodeId> =
             (0..self.scenario.checks.loop_destinations).map(|_| NodeId(self.check_rng.random_range(0..n))).collect();
-        let (partitions, world) = (&self.partitions, &self.world);
-        let check = |&dest: &NodeId| checkers::find_loop(n, dest, |m| next_hop(partitions, world, m, dest));
-        let cycles: Vec<_> =
-            if partitions.len() > 1 { dests.par_iter().map(check).collect() } else { dests.iter().map(check).collect() };
+        let mut hops = std::mem::take(&mut self.loop_hops);
+        let mut cycles = Vec::with_capacity(dests.len());
+        for batch in dests.chunks(LOOP_BATCH_MAX) {
+            let k = batch.len();
+            hops.clear();
+            hops.resize(n as usize * k, NO_HOP);
+            let parallel = self.partitions.len() > 1;
+            let rows: Vec<(&Partition, &mut [u32])> =
+                self.partitions.iter().zip(hops.chunks_mut(self.world.partition_nodes as usize * k)).collect();
+            let fill = |(partition, rows): (&Partition, &mut [u32])| partition.next_hops(batch, rows);
+            if parallel { rows.into_par_iter().for_each(fill) } else { rows.into_iter().for_each(fill) }
+            let hops = &hops;
+            let check = |j: usize| {
+                checkers::find_loop(n, batch[j], |m| Some(hops[m.index() * k + j]).filter(|&h| h != NO_HOP).map(NodeId))
+            };
+            if parallel { cycles.par_extend((0..k).into_par_iter().map(check)) } else { cycles.extend((0..k).map(check)) }
+        }
+        self.loop_hops = hops;
         for (dest, cycle) in dests.into_iter().zip(cycles) {
             if let Some(cycle) = cycle {
                 self.loops += 1;
