@@ -68,10 +68,11 @@ enum Carried {
     Bounce,
 }
 
-/// An event of one node: it runs in the node's partition, inside a window.
+/// An event of one node: it runs in the node's partition, inside a window. A delivery
+/// names its sender so that the receiver's event reads no link record.
 #[derive(Copy, Clone, Debug)]
 enum NodeEv {
-    Deliver { to: u32, iface: u16, link: u32, pkt: u32, carried: Carried },
+    Deliver { from: u32, to: u32, iface: u16, link: u32, pkt: u32, carried: Carried },
     Timer { node: u32, generation: u32 },
 }
 
@@ -124,11 +125,13 @@ enum Status {
     Paused,
 }
 
-/// One end of a link, as its node sees it.
+/// One end of a link, as its node sees it, with what a send needs to know of the other
+/// end: sending then reads no link record.
 struct Iface {
     link: u32,
-    /// Which end of the link this is (0 or 1).
-    side: u8,
+    /// The node at the other end, and its interface there.
+    peer: u32,
+    peer_iface: u16,
     /// The direction this end sends into: only the sending node's partition touches it.
     tx: Direction,
 }
@@ -281,6 +284,8 @@ fn ns(d: Duration) -> u64 {
 /// What partitions read during a window and nobody changes until it ends.
 struct World {
     links: Vec<Link>,
+    /// Whether any link has a replay attacker on it: only then does a send look for one.
+    replays: bool,
     gt: GroundTruth,
     warmup: u64,
     /// Nodes per partition: node `i` lives in partition `i / partition_nodes`.
@@ -314,6 +319,7 @@ struct Leg {
 struct Crossing {
     at: u64,
     key: u64,
+    from: u32,
     to: u32,
     iface: u16,
     link: u32,
@@ -370,7 +376,7 @@ impl Partition {
             self.now = t;
             self.stats.events += 1;
             match ev {
-                NodeEv::Deliver { to, iface, link, pkt, carried } => self.deliver(to, iface, link, pkt, carried, w),
+                NodeEv::Deliver { from, to, iface, link, pkt, carried } => self.deliver(from, to, iface, link, pkt, carried, w),
                 NodeEv::Timer { node, generation } => self.timer(node, generation, w),
             }
         }
@@ -496,11 +502,9 @@ impl Partition {
         }
         let now = self.now;
         let port = &mut self.nodes[(from - self.first) as usize].ifaces[iface.index()];
-        let (link_idx, side) = (port.link, port.side as usize);
-        let link = &w.links[link_idx as usize];
-        let to = link.ends[1 - side];
+        let (link_idx, to, to_iface) = (port.link, port.peer, port.peer_iface);
         if let Dest::Unicast(addr) = dest
-            && addr != PeerAddr::synthetic(to)
+            && addr != PeerAddr::synthetic(NodeId(to))
         {
             self.stats.frames_misaddressed += 1;
             return;
@@ -509,7 +513,6 @@ impl Partition {
             self.stats.frames_link_down += 1;
             return;
         }
-        let to_iface = link.ifaces[1 - side].0;
         let carried = if matches!(dest, Dest::Unicast(_)) { Carried::Unicast } else { Carried::Multicast };
         match port.tx.send(now, bytes.len()) {
             Fate::Lost => self.stats.frames_lost += 1,
@@ -519,11 +522,13 @@ impl Partition {
                     self.stats.frames_corrupted += 1;
                     (offset as usize % bytes.len(), mask)
                 });
-                let leg = Leg { from, to: to.0, iface: to_iface, link: link_idx, carried };
+                let leg = Leg { from, to, iface: to_iface, link: link_idx, carried };
                 self.send_copy(leg, at_ns, bytes, corrupt, w);
-                for &(_, delay) in &link.replays {
-                    self.stats.frames_replayed += 1;
-                    self.send_copy(leg, at_ns + delay, bytes, None, w);
+                if w.replays {
+                    for &(_, delay) in &w.links[link_idx as usize].replays {
+                        self.stats.frames_replayed += 1;
+                        self.send_copy(leg, at_ns + delay, bytes, None, w);
+                    }
                 }
                 if let Some(t) = duplicate_at_ns {
                     self.stats.frames_duplicated += 1;
@@ -543,18 +548,19 @@ impl Partition {
             if let Some((at, mask)) = corrupt {
                 self.pool.bufs[pkt as usize][at] ^= mask;
             }
-            self.queue.push_keyed(at, key, NodeEv::Deliver { to, iface, link, pkt, carried });
+            self.queue.push_keyed(at, key, NodeEv::Deliver { from, to, iface, link, pkt, carried });
         } else {
             let start = self.outbox_bytes.len();
             self.outbox_bytes.extend_from_slice(bytes);
             if let Some((at, mask)) = corrupt {
                 self.outbox_bytes[start + at] ^= mask;
             }
-            self.outbox.push(Crossing { at, key, to, iface, link, carried, start: start as u32, len: bytes.len() as u32 });
+            self.outbox.push(Crossing { at, key, from, to, iface, link, carried, start: start as u32, len: bytes.len() as u32 });
         }
     }
 
-    fn deliver(&mut self, to: u32, iface: u16, link: u32, pkt: u32, carried: Carried, w: &World) {
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(&mut self, from: u32, to: u32, iface: u16, link: u32, pkt: u32, carried: Carried, w: &World) {
         if !w.gt.link_up(link) {
             // The link went down while the frame was on it.
             self.stats.frames_link_down += 1;
@@ -583,7 +589,7 @@ impl Partition {
                 }
             }
             Status::Running => {
-                let from = PeerAddr::synthetic(w.peer_across(link, to));
+                let from = PeerAddr::synthetic(NodeId(from));
                 let local = sn.clock.local(self.now);
                 let node = sn.node.as_mut().expect("a running node has a process");
                 let bytes = &self.pool.bufs[pkt as usize];
@@ -606,12 +612,12 @@ impl Partition {
     fn bounce(&mut self, at: u32, iface: u16, link: u32, pkt: u32, w: &World) {
         let now = self.now;
         let port = &mut self.nodes[(at - self.first) as usize].ifaces[usize::from(iface)];
-        let (to, side) = (w.peer_across(link, at), 1 - usize::from(port.side));
+        let (to, to_iface) = (port.peer, port.peer_iface);
         match port.tx.send(now, self.pool.bufs[pkt as usize].len()) {
             Fate::Lost | Fate::QueueFull => {}
             Fate::Delivered { at_ns, .. } => {
                 self.stats.frames_bounced += 1;
-                let leg = Leg { from: at, to: to.0, iface: w.links[link as usize].ifaces[side].0, link, carried: Carried::Bounce };
+                let leg = Leg { from: at, to, iface: to_iface, link, carried: Carried::Bounce };
                 let bytes = std::mem::take(&mut self.pool.bufs[pkt as usize]);
                 self.send_copy(leg, at_ns, &bytes, None, w);
                 self.pool.bufs[pkt as usize] = bytes;
@@ -716,9 +722,9 @@ impl<'a> Simulation<'a> {
             // Impairments only add delay, so the base latency bounds every arrival.
             lookahead = lookahead.min(da.base.latency_ns).min(db.base.latency_ns);
             let ia = IfIndex(nodes[a].ifaces.len() as u16);
-            nodes[a].ifaces.push(Iface { link: id as u32, side: 0, tx: da });
             let ib = IfIndex(nodes[b].ifaces.len() as u16);
-            nodes[b].ifaces.push(Iface { link: id as u32, side: 1, tx: db });
+            nodes[a].ifaces.push(Iface { link: id as u32, peer: b as u32, peer_iface: ib.0, tx: da });
+            nodes[b].ifaces.push(Iface { link: id as u32, peer: a as u32, peer_iface: ia.0, tx: db });
             links.push(Link {
                 ends: [NodeId(a as u32), NodeId(b as u32)],
                 ifaces: [ia, ib],
@@ -757,7 +763,7 @@ impl<'a> Simulation<'a> {
             now: 0,
             end: ns(scenario.duration),
             lookahead,
-            world: World { links, gt, warmup: ns(scenario.warmup), partition_nodes },
+            world: World { links, replays: false, gt, warmup: ns(scenario.warmup), partition_nodes },
             partitions: partition_list,
             queue: EventQueue::default(),
             observed: Vec::new(),
@@ -899,7 +905,8 @@ impl<'a> Simulation<'a> {
             for c in outbox.drain(..) {
                 let dst = &mut self.partitions[self.world.partition_of(c.to)];
                 let pkt = dst.pool.alloc(&bytes[c.start as usize..(c.start + c.len) as usize]);
-                dst.queue.push_keyed(c.at, c.key, NodeEv::Deliver { to: c.to, iface: c.iface, link: c.link, pkt, carried: c.carried });
+                let ev = NodeEv::Deliver { from: c.from, to: c.to, iface: c.iface, link: c.link, pkt, carried: c.carried };
+                dst.queue.push_keyed(c.at, c.key, ev);
             }
             bytes.clear();
             let partition = &mut self.partitions[s];
@@ -1110,6 +1117,7 @@ impl<'a> Simulation<'a> {
                 for &e in &links {
                     self.world.links[e as usize].replays.push((instance, ns(*delay)));
                 }
+                self.world.replays = true;
             }
             FaultKind::Impersonate { target, victim } => {
                 nodes = faults::pick_nodes(target, self.topo, &self.world.gt, &mut rng);
@@ -1206,6 +1214,7 @@ impl<'a> Simulation<'a> {
                 for &e in &links {
                     self.world.links[e as usize].replays.retain(|(i, _)| *i != instance);
                 }
+                self.world.replays = self.world.links.iter().any(|l| !l.replays.is_empty());
             }
             FaultKind::Impersonate { .. } => {
                 for &n in &nodes {
