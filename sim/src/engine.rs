@@ -69,10 +69,10 @@ enum Carried {
 }
 
 /// An event of one node: it runs in the node's partition, inside a window. A delivery
-/// names its sender so that the receiver's event reads no link record.
+/// carries its whole leg, sender included, so that the receiver's event reads no link record.
 #[derive(Copy, Clone, Debug)]
 enum NodeEv {
-    Deliver { from: u32, to: u32, iface: u16, link: u32, pkt: u32, carried: Carried },
+    Deliver { leg: Leg, pkt: u32 },
     Timer { node: u32, generation: u32 },
 }
 
@@ -151,6 +151,13 @@ struct SimNode {
     posing_as: Option<u32>,
     /// Events this node has scheduled: with its id, the key ordering events at one instant.
     scheduled: u64,
+}
+
+impl SimNode {
+    /// Its process, when it is running: what forwards traffic now.
+    fn process(&self) -> Option<&Node> {
+        self.node.as_deref().filter(|_| self.status == Status::Running)
+    }
 }
 
 struct Link {
@@ -304,7 +311,7 @@ impl World {
 }
 
 /// Who sends one copy of a frame to whom, over which link.
-#[derive(Copy, Clone)]
+#[derive(Copy, Clone, Debug)]
 struct Leg {
     from: u32,
     to: u32,
@@ -319,11 +326,7 @@ struct Leg {
 struct Crossing {
     at: u64,
     key: u64,
-    from: u32,
-    to: u32,
-    iface: u16,
-    link: u32,
-    carried: Carried,
+    leg: Leg,
     /// Its bytes: `outbox_bytes[start..start + len]`.
     start: u32,
     len: u32,
@@ -376,7 +379,7 @@ impl Partition {
             self.now = t;
             self.stats.events += 1;
             match ev {
-                NodeEv::Deliver { from, to, iface, link, pkt, carried } => self.deliver(from, to, iface, link, pkt, carried, w),
+                NodeEv::Deliver { leg, pkt } => self.deliver(leg, pkt, w),
                 NodeEv::Timer { node, generation } => self.timer(node, generation, w),
             }
         }
@@ -541,26 +544,26 @@ impl Partition {
     /// Puts one copy of a frame on its way: into this partition's queue, or into the
     /// outbox when its receiver lives in another partition. `corrupt` flips one byte.
     fn send_copy(&mut self, leg: Leg, at: u64, bytes: &[u8], corrupt: Option<(usize, u8)>, w: &World) {
-        let Leg { from, to, iface, link, carried } = leg;
+        let (from, to) = (leg.from, leg.to);
         let key = self.next_key(from);
         if w.partition_of(to) == w.partition_of(from) {
             let pkt = self.pool.alloc(bytes);
             if let Some((at, mask)) = corrupt {
                 self.pool.bufs[pkt as usize][at] ^= mask;
             }
-            self.queue.push_keyed(at, key, NodeEv::Deliver { from, to, iface, link, pkt, carried });
+            self.queue.push_keyed(at, key, NodeEv::Deliver { leg, pkt });
         } else {
             let start = self.outbox_bytes.len();
             self.outbox_bytes.extend_from_slice(bytes);
             if let Some((at, mask)) = corrupt {
                 self.outbox_bytes[start + at] ^= mask;
             }
-            self.outbox.push(Crossing { at, key, from, to, iface, link, carried, start: start as u32, len: bytes.len() as u32 });
+            self.outbox.push(Crossing { at, key, leg, start: start as u32, len: bytes.len() as u32 });
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn deliver(&mut self, from: u32, to: u32, iface: u16, link: u32, pkt: u32, carried: Carried, w: &World) {
+    fn deliver(&mut self, leg: Leg, pkt: u32, w: &World) {
+        let Leg { from, to, iface, link, carried } = leg;
         if !w.gt.link_up(link) {
             // The link went down while the frame was on it.
             self.stats.frames_link_down += 1;
@@ -642,7 +645,7 @@ impl Partition {
     /// node, in node order); `NO_HOP` where forwarding stops (no route, no process).
     fn next_hops(&self, dests: &[NodeId], rows: &mut [u32]) {
         for (sn, row) in self.nodes.iter().zip(rows.chunks_exact_mut(dests.len())) {
-            let Some(node) = sn.node.as_ref().filter(|_| sn.status == Status::Running) else { continue };
+            let Some(node) = sn.process() else { continue };
             for (&dest, hop) in dests.iter().zip(row.iter_mut()) {
                 *hop = node.next_hop(dest).map_or(NO_HOP, |h| h.0);
             }
@@ -903,10 +906,9 @@ impl<'a> Simulation<'a> {
             let mut outbox = std::mem::take(&mut self.partitions[s].outbox);
             let mut bytes = std::mem::take(&mut self.partitions[s].outbox_bytes);
             for c in outbox.drain(..) {
-                let dst = &mut self.partitions[self.world.partition_of(c.to)];
+                let dst = &mut self.partitions[self.world.partition_of(c.leg.to)];
                 let pkt = dst.pool.alloc(&bytes[c.start as usize..(c.start + c.len) as usize]);
-                let ev = NodeEv::Deliver { from: c.from, to: c.to, iface: c.iface, link: c.link, pkt, carried: c.carried };
-                dst.queue.push_keyed(c.at, c.key, ev);
+                dst.queue.push_keyed(c.at, c.key, NodeEv::Deliver { leg: c.leg, pkt });
             }
             bytes.clear();
             let partition = &mut self.partitions[s];
@@ -1346,11 +1348,7 @@ impl<'a> Simulation<'a> {
 /// Where node `n` forwards toward `dest` now; `None` when it does not (no route, no process).
 fn next_hop(partitions: &[Partition], world: &World, n: NodeId, dest: NodeId) -> Option<NodeId> {
     let partition = &partitions[world.partition_of(n.0)];
-    let sn = &partition.nodes[(n.0 - partition.first) as usize];
-    if sn.status != Status::Running {
-        return None;
-    }
-    sn.node.as_ref()?.next_hop(dest)
+    partition.nodes[(n.0 - partition.first) as usize].process()?.next_hop(dest)
 }
 
 /// The probed pairs of a run and the phase (ns into the run) of each pair's first probe,
