@@ -16,6 +16,7 @@
 mod admission;
 mod bounce;
 mod dataplane;
+mod destmap;
 mod detector;
 mod guard;
 mod kernel;
@@ -383,7 +384,7 @@ impl Node {
             neighbours: Vec::new(),
             deadlines: Vec::new(),
             keys: Vec::new(),
-            routes: RouteTable::default(),
+            routes: RouteTable::new(cfg.area_starts.as_ref().zip(area)),
             own_seqno,
             area,
             // Not random, unlike `own_seqno`: members must agree on which seqno is newest,

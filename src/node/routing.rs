@@ -10,8 +10,9 @@
 //! the network for a newer seqno, which only the destination can issue, and which makes
 //! every route feasible again.
 
+use super::destmap::DestMap;
 use super::{Event, Incident, Node};
-use crate::area;
+use crate::area::{self, AreaPlan};
 use crate::ids::{Dest, IfIndex, NodeId};
 use crate::time::Instant;
 use crate::wire::{METRIC_INFINITY as INF, Tlv, seqno_newer};
@@ -152,9 +153,8 @@ fn add_metric(advertised: u16, cost: u16) -> u16 {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct RouteTable {
-    dests: IndexMap<NodeId, DestEntry, FxBuildHasher>,
+    dests: DestMap<DestEntry>,
     /// Triggered updates waiting, by urgency: [Later, Soon, Now].
     batches: [Batch; 3],
     /// Seqno and route requests outstanding, by destination. Few at a time, so they live
@@ -173,6 +173,18 @@ pub(crate) struct RouteTable {
 }
 
 impl RouteTable {
+    /// An empty table for a node routing flat (`plan` is `None`) or as a member of an area.
+    pub fn new(plan: Option<(&AreaPlan, u32)>) -> Self {
+        RouteTable {
+            dests: DestMap::new(plan),
+            batches: Default::default(),
+            requests: IndexMap::default(),
+            forwarded: IndexMap::default(),
+            next_request_at: None,
+            scratch: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.dests.len()
     }
@@ -181,9 +193,8 @@ impl RouteTable {
     pub fn heap_bytes(&self) -> usize {
         // An IndexMap keeps its entries (hash, key, value) in a Vec and their indices in a
         // hash table of `usize`s, plus a control byte each.
-        let entry = size_of::<(u64, NodeId, DestEntry)>();
         let index = size_of::<usize>() + 1;
-        self.dests.capacity() * (entry + index)
+        self.dests.heap_bytes()
             + self.batches.iter().map(|b| b.dests.capacity()).sum::<usize>() * size_of::<NodeId>()
             + self.scratch.capacity() * size_of::<NodeId>()
             + self.requests.capacity() * (size_of::<(u64, NodeId, Request)>() + index)
@@ -193,12 +204,12 @@ impl RouteTable {
 
     /// (next-hop slot, metric, seqno) of the selected route.
     pub fn selected(&self, dest: NodeId) -> Option<(u16, u16, u16)> {
-        self.dests.get(&dest)?.selected.map(|s| (s.via, s.metric, s.seqno))
+        self.dests.get(dest)?.selected.map(|s| (s.via, s.metric, s.seqno))
     }
 
     /// The metric the neighbour in slot `via` offers for `dest`, if it offers a route.
     pub fn offered(&self, dest: NodeId, via: u16) -> Option<u16> {
-        let e = self.dests.get(&dest)?;
+        let e = self.dests.get(dest)?;
         e.position(via).map(|i| e.routes[i].metric)
     }
 
@@ -235,7 +246,7 @@ impl Node {
         }
         // One lookup for a destination we hold, two for one reached through its area: this
         // runs for every forwarded packet and, in the simulator, every loop-checker step.
-        let key = match (self.routes.dests.get(&dst), self.area, &self.cfg.area_starts) {
+        let key = match (self.routes.dests.get(dst), self.area, &self.cfg.area_starts) {
             (Some(e), _, _) => return e.selected.map(|s| (s.via, s.metric, s.seqno)),
             (None, Some(mine), Some(plan)) if plan.area_of(dst) != mine => area::area_id(plan.area_of(dst)),
             (None, _, _) => return None,
@@ -253,7 +264,7 @@ impl Node {
 
     /// Schedules a triggered update for `dest` at `urgency` (or keeps a more urgent one).
     fn mark_dirty(&mut self, dest: NodeId, urgency: Pending) {
-        let Some(e) = self.routes.dests.get_mut(&dest) else { return };
+        let Some(e) = self.routes.dests.get_mut(dest) else { return };
         if urgency <= e.pending {
             return;
         }
@@ -297,22 +308,21 @@ impl Node {
         let now = self.now;
         let interval = Duration::from_millis(u64::from(interval_ms));
         let expiry = now + self.cfg.route_expiry().max(interval * 7 / 2);
-        if !self.routes.dests.contains_key(&dest) {
-            if metric == INF {
-                return;
-            }
-            if !self.in_scope(dest, metric) {
+        let i = match self.routes.dests.index_of(dest) {
+            Some(i) => i,
+            None if metric == INF => return,
+            None if !self.in_scope(dest, metric) => {
                 self.stats.updates_out_of_scope += 1;
                 return;
             }
-            if self.routes.dests.len() >= self.cfg.limits.max_destinations as usize {
+            None if self.routes.dests.len() >= self.cfg.limits.max_destinations as usize => {
                 self.stats.destination_table_full += 1;
                 return;
             }
-            self.routes.dests.insert(dest, DestEntry::new(now));
-        }
+            None => self.routes.dests.insert_new(dest, DestEntry::new(now)),
+        };
         let via = slot as u16;
-        let e = self.routes.dests.get_mut(&dest).expect("inserted above");
+        let e = self.routes.dests.get_index_mut(i).expect("an entry's own position");
         let unfeasible = metric != INF && !feasible(e.fd, seqno, metric);
         let route = Route { via, seqno, metric, expiry };
         match e.position(via) {
@@ -355,7 +365,7 @@ impl Node {
             self.stats.updates_unfeasible += 1;
             // An offer we may not take while we have nothing: ask the destination for a
             // newer seqno, which will make it (or a better one) feasible.
-            let starving = self.routes.dests.get(&dest).is_some_and(|e| e.selected.is_none());
+            let starving = self.routes.dests.get(dest).is_some_and(|e| e.selected.is_none());
             if starving && self.holddown_until.is_none() {
                 self.start_request(dest, false, Some(via));
             }
@@ -365,7 +375,7 @@ impl Node {
     /// Chooses the best feasible route to `dest` and reacts to the change: event, triggered
     /// update, starvation handling.
     pub(super) fn reselect(&mut self, dest: NodeId) {
-        let Some(e) = self.routes.dests.get(&dest) else { return };
+        let Some(e) = self.routes.dests.get(dest) else { return };
         let mut best: Option<Selected> = None;
         if self.holddown_until.is_none() {
             // A route through a neighbour under suspicion is the last resort: while its
@@ -398,7 +408,7 @@ impl Node {
         let hop = |s: Option<Selected>| s.and_then(|s| self.neighbours[usize::from(s.via)].as_ref().map(|n| n.id));
         let (new_hop, old_hop) = (hop(best), hop(old));
         let now = self.now;
-        let e = self.routes.dests.get_mut(&dest).expect("looked up above");
+        let e = self.routes.dests.get_mut(dest).expect("looked up above");
         e.selected = best;
         if best.is_some() {
             e.last_reachable = now;
@@ -440,14 +450,14 @@ impl Node {
     }
 
     pub(super) fn reselect_all(&mut self) {
-        self.routes.scratch.extend(self.routes.dests.keys().copied());
+        self.routes.scratch.extend(self.routes.dests.keys());
         self.reselect_scratch();
     }
 
     /// A link's cost changed: routes through it may win or lose.
     pub(super) fn reselect_via(&mut self, via: u16) {
         let RouteTable { dests, scratch, .. } = &mut self.routes;
-        scratch.extend(dests.iter().filter(|(_, e)| e.position(via).is_some()).map(|(d, _)| *d));
+        scratch.extend(dests.iter().filter(|(_, e)| e.position(via).is_some()).map(|(d, _)| d));
         self.reselect_scratch();
     }
 
@@ -457,7 +467,7 @@ impl Node {
         for (d, e) in dests.iter_mut() {
             if let Some(i) = e.position(via) {
                 e.remove(i);
-                scratch.push(*d);
+                scratch.push(d);
             }
         }
         self.reselect_scratch();
@@ -466,7 +476,7 @@ impl Node {
     /// The neighbour offering the best route we may not take: the one to ask for a newer
     /// seqno, since its path leads to the destination. A suspect is never asked.
     fn best_unfeasible(&self, dest: NodeId) -> Option<u16> {
-        let e = self.routes.dests.get(&dest)?;
+        let e = self.routes.dests.get(dest)?;
         e.routes()
             .iter()
             .filter(|r| r.metric != INF && !feasible(e.fd, r.seqno, r.metric) && !self.suspected(r.via))
@@ -491,7 +501,7 @@ impl Node {
         if via.is_none() && !ask_neighbours {
             return;
         }
-        let Some(e) = self.routes.dests.get(&dest) else { return };
+        let Some(e) = self.routes.dests.get(dest) else { return };
         if let Some(&r) = self.routes.requests.get(&dest) {
             // Already asking. A new best offer (a neighbour that just found a route) is
             // asked at once rather than at the next resend: it knows a live path.
@@ -525,7 +535,7 @@ impl Node {
 
     /// Whether `dest` has a selected route through a neighbour above suspicion.
     fn satisfied(&self, dest: NodeId) -> bool {
-        self.routes.dests.get(&dest).and_then(|e| e.selected).is_some_and(|s| !self.suspected(s.via))
+        self.routes.dests.get(dest).and_then(|e| e.selected).is_some_and(|s| !self.suspected(s.via))
     }
 
     fn send_seqno_request(&mut self, dest: NodeId, seqno: u16, via: u16) {
@@ -544,7 +554,7 @@ impl Node {
         while i < self.routes.requests.len() {
             let (&dest, &r) = self.routes.requests.get_index(i).expect("index in range");
             // A request whose destination entry is gone has nobody to report to.
-            let wanted = !self.satisfied(dest) && self.routes.dests.contains_key(&dest);
+            let wanted = !self.satisfied(dest) && self.routes.dests.contains_key(dest);
             if wanted && now < r.resend_at {
                 i += 1;
             } else if wanted && r.attempts < retries {
@@ -566,7 +576,7 @@ impl Node {
     pub(super) fn on_route_request(&mut self, dest: NodeId) {
         if dest == self.id || Some(dest) == self.own_area() {
             self.self_dirty = true;
-        } else if self.routes.dests.get(&dest).is_some_and(|e| e.selected.is_some()) {
+        } else if self.routes.dests.get(dest).is_some_and(|e| e.selected.is_some()) {
             self.mark_dirty(dest, Pending::Soon);
         }
     }
@@ -592,7 +602,7 @@ impl Node {
         // its first try, along much the same path) must find the suppression over, or the
         // first resend dies where the first try was forwarded and recovery waits a round.
         let until = now + self.cfg.request_timeout / 2;
-        let Some(e) = self.routes.dests.get(&dest) else { return };
+        let Some(e) = self.routes.dests.get(dest) else { return };
         if let Some(s) = e.selected
             && !seqno_newer(seqno, s.seqno)
         {
@@ -659,7 +669,7 @@ impl Node {
     /// Advertises one destination (all interfaces, or just `only`), updating the FD.
     fn advertise(&mut self, dest: NodeId, only: Option<IfIndex>) {
         let interval_ms = self.cfg.update_interval.as_millis() as u16;
-        let Some(e) = self.routes.dests.get_mut(&dest) else { return };
+        let Some(e) = self.routes.dests.get_mut(dest) else { return };
         if only.is_none() {
             // Only an advertisement on every interface settles what is pending; a dump to
             // one new neighbour leaves the others still waiting for it.
@@ -713,14 +723,14 @@ impl Node {
             self.routes.batches[i].due = None;
             let mut dests = std::mem::take(&mut self.routes.batches[i].dests);
             for &d in &dests {
-                if self.routes.dests.get(&d).is_none_or(|e| e.pending != level) {
+                if self.routes.dests.get(d).is_none_or(|e| e.pending != level) {
                     continue;
                 }
                 self.advertise(d, None);
                 // A retraction is said twice: lost, it would leave neighbours routing into
                 // us until the next full dump. (A worse metric, lost, only leaves them
                 // optimistic, which the feasibility condition makes harmless.)
-                if level == Pending::Soon && self.routes.dests.get(&d).is_some_and(|e| e.selected.is_none()) {
+                if level == Pending::Soon && self.routes.dests.get(d).is_some_and(|e| e.selected.is_none()) {
                     self.mark_dirty(d, Pending::Later);
                 }
             }
@@ -734,7 +744,7 @@ impl Node {
         self.advertise_self(only);
         let retract_after = self.now.saturating_sub(self.cfg.route_expiry());
         for i in 0..self.routes.dests.len() {
-            let (&dest, e) = self.routes.dests.get_index(i).expect("index in range");
+            let (dest, e) = self.routes.dests.get_index(i).expect("index in range");
             let recently_lost = e.selected.is_none() && e.advertised.is_some() && e.last_reachable >= retract_after;
             if e.selected.is_some() || recently_lost {
                 self.advertise(dest, only);
@@ -753,16 +763,16 @@ impl Node {
                 if e.routes[i].expiry <= now { e.remove(i) } else { i += 1 }
             }
             if e.n_routes != before {
-                scratch.push(*d);
+                scratch.push(d);
             }
         }
         self.reselect_scratch();
         let gc_before = now.saturating_sub(self.cfg.source_gc());
         let RouteTable { dests, requests, forwarded, .. } = &mut self.routes;
         dests.retain(|d, e| {
-            e.selected.is_some() || e.n_routes > 0 || requests.contains_key(d) || e.last_reachable >= gc_before
+            e.selected.is_some() || e.n_routes > 0 || requests.contains_key(&d) || e.last_reachable >= gc_before
         });
-        forwarded.retain(|d, f| now < f.until && dests.contains_key(d));
+        forwarded.retain(|&d, f| now < f.until && dests.contains_key(d));
         self.dump_routes(None);
     }
 }
