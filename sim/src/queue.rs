@@ -34,6 +34,10 @@ pub struct EventQueue<E: Copy> {
     /// Bit i set when bucket i is non-empty: a refill finds the next bucket in one
     /// trailing-zero count.
     occupied: u128,
+    /// The earliest time in each bucket (`u64::MAX` when empty), kept on push: finding the
+    /// next time is then one load instead of a pass over the bucket, and a refill makes
+    /// one pass instead of two.
+    mins: [u64; 65],
     /// The time of the last event popped: nothing earlier may be pushed.
     last: u64,
     len: usize,
@@ -46,6 +50,7 @@ impl<E: Copy> Default for EventQueue<E> {
             now: VecDeque::new(),
             buckets: (0..=64).map(|_| Vec::new()).collect(),
             occupied: 0,
+            mins: [u64::MAX; 65],
             last: 0,
             len: 0,
             next_seq: 0,
@@ -108,6 +113,7 @@ impl<E: Copy> EventQueue<E> {
             let b = bucket_of(t, self.last);
             self.buckets[b].push(item);
             self.occupied |= 1 << b;
+            self.mins[b] = self.mins[b].min(t);
         }
     }
 
@@ -147,23 +153,27 @@ impl<E: Copy> EventQueue<E> {
             return None;
         }
         let i = self.occupied.trailing_zeros() as usize;
-        let min = self.buckets[i].iter().map(|it| it.t).min().expect("an occupied bucket is not empty");
-        Some((i, min))
+        debug_assert_eq!(Some(self.mins[i]), self.buckets[i].iter().map(|it| it.t).min(), "bucket {i}'s kept minimum");
+        Some((i, self.mins[i]))
     }
 
     /// Empties bucket `i` around its earliest time `min`, which becomes `last`: events at
     /// that time go to `now` in key order, the rest to lower buckets.
     fn refill(&mut self, i: usize, min: u64) {
         self.occupied &= !(1 << i);
+        self.mins[i] = u64::MAX;
         let mut items = std::mem::take(&mut self.buckets[i]);
         self.last = min;
         for &it in &items {
             if it.t == min {
                 self.now.push_back(it);
             } else {
+                // Every item lands in a bucket below `i`: they share bits above i - 1 with
+                // the old `last` and with `min`.
                 let b = bucket_of(it.t, min);
                 self.buckets[b].push(it);
                 self.occupied |= 1 << b;
+                self.mins[b] = self.mins[b].min(it.t);
             }
         }
         if self.now.len() > 1 {
