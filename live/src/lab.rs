@@ -164,10 +164,24 @@ impl Lab {
         ip(&["-n", self.name(ns), "-6", "addr", "add", &format!("{addr}/128"), "dev", ifname])
     }
 
-    /// User plus system CPU time a running child has used so far (from /proc; `None` once it
-    /// has exited).
+    /// User plus system CPU time a running child has used so far, all its threads (`None`
+    /// once it has exited). Read from the process's CPU-time clock, in nanoseconds:
+    /// `/proc/PID/stat` counts clock ticks (10 ms), and an idle daemon uses a few
+    /// milliseconds a second, so a short quiet window of a small mesh could read as no CPU
+    /// at all. `stat` remains the fallback.
     pub fn cpu_time(&self, child: usize) -> Option<std::time::Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.children[child].id())).ok()?;
+        let pid = self.children[child].id();
+        let mut clock: libc::clockid_t = 0;
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: both calls only write through the pointers given, which point to live
+        // locals of the right types.
+        let ok = unsafe {
+            libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0 && libc::clock_gettime(clock, &mut ts) == 0
+        };
+        if ok {
+            return Some(std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the command name (which may hold spaces) start at field 3, "state";
         // utime and stime are fields 14 and 15.
         let rest = stat.rsplit_once(')')?.1;
