@@ -112,6 +112,33 @@ fn reports_are_checked_and_refuted() {
     assert_eq!(p.nodes[0].stats().unreachable_suspicions, 1);
 }
 
+/// A suspicion raised by a report keeps the confirmation cadence of one raised by silence:
+/// pings 10 ms apart, then the timeout. (The node's cached deadline for the neighbour once
+/// stayed at its pre-suspicion value, and the second ping waited for the next hello.)
+#[test]
+fn a_reported_suspicion_is_confirmed_on_time() {
+    let cfg = ProtocolConfig::default();
+    let det = cfg.detector.clone();
+    let mut p = Pair::new(cfg);
+    p.run_until(secs(3.0), &mut no_drop());
+    let mut ours = None;
+    p.run_until(p.now + Duration::from_millis(200), &mut |from, f: &[u8]| {
+        if from == 0 {
+            ours = Some(f.to_vec());
+        }
+        false
+    });
+    let ours = ours.expect("hellos go out every 100 ms");
+    let t = p.now;
+    p.nodes[0].handle_unreachable(t, IfIndex(0), PeerAddr::synthetic(NodeId(1)), &ours);
+    p.drain(0, &mut no_drop());
+    // Nothing from node 1 gets through any more: no pong refutes the suspicion.
+    p.run_until(t + Duration::from_millis(300), &mut |from, _| from == 1);
+    let ev: Vec<_> = p.neighbour_events(0).into_iter().filter(|e| e.0 >= t).collect();
+    let down = t + det.confirm_interval * u32::from(det.confirm_probes - 1) + det.confirm_timeout;
+    assert_eq!(ev, [(t, NeighbourState::Suspected), (down, NeighbourState::Down)]);
+}
+
 /// The boot hold-down (3 hellos by default) keeps a fresh process from routing until its
 /// neighbours have flushed routes through its previous incarnation. A node that never ran,
 /// or whose previous run ended longer ago than routes through it can live, has none to
