@@ -151,6 +151,10 @@ impl Metrics {
 
     /// Brings the XDP program's counters in (at scrape time: they live in kernel maps).
     pub fn update_xdp(&mut self, xdp: &XdpHandle) {
+        // Per-peer counters first, totals second: a packet counted between the two reads
+        // then shows in the totals and not yet per peer, never the other way round, so a
+        // scrape never shows a peer's packets passed while the total passed is behind.
+        let peers = xdp.peer_counters();
         let (now, last) = (xdp.stats(), self.xdp_last);
         let pairs = [
             (now.passed, last.passed),
@@ -163,7 +167,7 @@ impl Metrics {
             c.inc_by(n.saturating_sub(l));
         }
         self.xdp_last = now;
-        for (addr, c) in xdp.peer_counters() {
+        for (addr, c) in peers {
             if !self.peer_last.contains_key(&addr) && self.peer_last.len() >= PEER_SERIES_MAX {
                 continue;
             }
