@@ -73,11 +73,13 @@ impl NodeClock {
         if dl <= 0 {
             return self.anchor_g;
         }
-        if self.ppm == 0 {
-            return (i128::from(self.anchor_g) + dl).min(i128::from(u64::MAX / 2)) as u64;
-        }
-        let rate = 1_000_000 + i128::from(self.ppm);
-        let dg = (dl * 1_000_000 + rate - 1) / rate;
+        let dg = if self.ppm == 0 {
+            // Exact without the division (see `local`).
+            dl
+        } else {
+            let rate = 1_000_000 + i128::from(self.ppm);
+            (dl * 1_000_000 + rate - 1) / rate
+        };
         (i128::from(self.anchor_g) + dg).min(i128::from(u64::MAX / 2)) as u64
     }
 

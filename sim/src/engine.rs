@@ -146,6 +146,7 @@ struct SimNode {
     boots: u64,
     /// When its last process stopped (global ns); `None` while it has never stopped.
     stopped_at: Option<u64>,
+    /// Frames that reached it while paused: (interface, sender, frame in the pool).
     inbox: VecDeque<(u16, u32, u32)>,
     /// Set while an `impersonate` fault has the node pose as this other node.
     posing_as: Option<u32>,
@@ -303,11 +304,6 @@ impl World {
     fn partition_of(&self, node: u32) -> usize {
         (node / self.partition_nodes) as usize
     }
-
-    fn peer_across(&self, link: u32, me: u32) -> NodeId {
-        let l = &self.links[link as usize];
-        if l.ends[0].0 == me { l.ends[1] } else { l.ends[0] }
-    }
 }
 
 /// Who sends one copy of a frame to whom, over which link.
@@ -424,9 +420,8 @@ impl Partition {
         sn.status = Status::Running;
         let mut node = sn.node.take().expect("a paused node keeps its process");
         let inbox = std::mem::take(&mut sn.inbox);
-        for &(iface, link, pkt) in &inbox {
-            let from = w.peer_across(link, i);
-            node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(from), &self.pool.bufs[pkt as usize]);
+        for &(iface, from, pkt) in &inbox {
+            node.handle_datagram(local, IfIndex(iface), PeerAddr::synthetic(NodeId(from)), &self.pool.bufs[pkt as usize]);
             self.pool.release(pkt);
         }
         node.handle_timeout(local);
@@ -585,7 +580,7 @@ impl Partition {
             }
             Status::Paused => {
                 if sn.inbox.len() < PAUSE_BUFFER_PACKETS {
-                    sn.inbox.push_back((iface, link, pkt));
+                    sn.inbox.push_back((iface, from, pkt));
                 } else {
                     self.stats.frames_pause_dropped += 1;
                     self.pool.release(pkt);
