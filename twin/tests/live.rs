@@ -138,7 +138,10 @@ fn peer_bench_measures_x0_node_and_babeld_the_same_way() {
     let out = std::env::temp_dir().join(format!("x0-peer-{}", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_x0"))
         .args(["bench", "peer", "--topology", "grid:3x3", "--daemons", "x0,babeld-fast", "--converge-secs", "3"])
-        .args(["--quiet-secs", "2", "--steady-secs", "2", "--after-secs", "3", "--pairs", "30", "--json", "--out"])
+        // babeld with 100-ms hellos usually reroutes within a second, but 1 fresh-clone run in 7
+        // left 2 pairs unrecovered after 3 s: the window is 6 s so the test judges the daemons'
+        // recovery, not its tail.
+        .args(["--quiet-secs", "2", "--steady-secs", "2", "--after-secs", "6", "--pairs", "30", "--json", "--out"])
         .arg(&out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
