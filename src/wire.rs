@@ -434,6 +434,16 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     Ok((Header { kind, sender }, body))
 }
 
+/// A frame's sender and, for a data frame, its destination, read without checking anything:
+/// for hints that must cost less than a checksum (see `Node::datagram_memory`). On a corrupt
+/// frame the answer may be wrong; [`decode_frame`] is what decides.
+pub fn peek_frame(bytes: &[u8]) -> Option<(NodeId, Option<NodeId>)> {
+    let u32_at = |at: usize| Some(NodeId(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?)));
+    let sender = u32_at(4)?;
+    let dst = if bytes.get(3) == Some(&(FrameKind::Data as u8)) { u32_at(HEADER_LEN + 4) } else { None };
+    Some((sender, dst))
+}
+
 /// Iterates the TLVs of a control body. Yields an error once and then stops.
 pub struct TlvIter<'a> {
     body: &'a [u8],

@@ -1,10 +1,11 @@
 //! The event queue pops in (time, scheduling order) or (time, key), exactly like a
 //! reference sort; it stops at a window's end without moving anything; and PHOLD does the
-//! same work on it as on a std BinaryHeap.
+//! same work on it as on a std BinaryHeap. The simulator's queue that shows events ahead
+//! pops in exactly the same order.
 
 use proptest::prelude::*;
 use x0_sim::phold::{self, Phold};
-use x0_sim::queue::EventQueue;
+use x0_sim::queue::{AheadQueue, EventQueue};
 
 proptest! {
     /// Interleaved pushes and pops, times never before the last pop (a simulator's
@@ -80,6 +81,52 @@ proptest! {
             prop_assert_eq!(q.pop(), Some(want));
         }
         prop_assert_eq!(q.pop(), None);
+    }
+}
+
+proptest! {
+    /// The queue that hands out events early gives exactly the plain queue's order, with
+    /// pushes among the events it has already taken out and windows ending anywhere; and
+    /// what it shows ahead is what comes next.
+    #[test]
+    fn looking_ahead_changes_no_order(
+        depth in 1usize..24,
+        ops in prop::collection::vec((0u8..3, 0u64..40, any::<u64>(), any::<bool>()), 1..2000),
+    ) {
+        let (mut ahead, mut plain) = (AheadQueue::new(depth), EventQueue::default());
+        let mut now = 0u64;
+        for (i, (op, dt, key, big)) in ops.into_iter().enumerate() {
+            let key = (key << 16) | i as u64;
+            match op {
+                0 | 1 if !plain.is_empty() => {
+                    let limit = now + if big { dt << 30 } else { dt };
+                    let got = ahead.pop_before(limit);
+                    prop_assert_eq!(got, plain.pop_before(limit));
+                    if let Some((t, _)) = got {
+                        now = t;
+                        // The plain queue, popped further, gives what was shown ahead.
+                        let mut copy = plain.clone();
+                        for j in 0..depth {
+                            match ahead.ahead(j) {
+                                Some(shown) => prop_assert_eq!(Some(shown), copy.pop().map(|(_, e)| e)),
+                                None => break,
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    let t = now + if big { dt << 30 } else { dt };
+                    ahead.push_keyed(t, key, key);
+                    plain.push_keyed(t, key, key);
+                }
+            }
+            prop_assert_eq!(ahead.len(), plain.len());
+            prop_assert_eq!(ahead.peek_time(), plain.peek_time());
+        }
+        while let Some(want) = plain.pop() {
+            prop_assert_eq!(ahead.pop_before(u64::MAX), Some(want));
+        }
+        prop_assert_eq!(ahead.pop_before(u64::MAX), None);
     }
 }
 

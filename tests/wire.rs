@@ -6,7 +6,7 @@ mod pair;
 use proptest::prelude::*;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
-use x0tta6bl4::node::Node;
+use x0tta6bl4::node::{Lookahead, Node};
 use x0tta6bl4::time::Instant;
 use x0tta6bl4::wire::{self, ControlWriter, Data, DataClass, DecodeError, FrameKind, Tlv, TlvIter};
 
@@ -64,6 +64,7 @@ proptest! {
         let (hdr, body) = wire::decode_frame(&buf).expect("valid frame decodes");
         prop_assert_eq!(hdr.kind, FrameKind::Control);
         prop_assert_eq!(hdr.sender, NodeId(sender));
+        prop_assert_eq!(wire::peek_frame(&buf), Some((NodeId(sender), None)));
         let decoded: Vec<Tlv> = TlvIter::new(body).collect::<Result<_, _>>().expect("valid TLVs decode");
         prop_assert_eq!(&decoded[..], &tlvs[..decoded.len()]);
     }
@@ -75,6 +76,7 @@ proptest! {
         let (hdr, body) = wire::decode_frame(&buf).expect("valid frame decodes");
         prop_assert_eq!(hdr.kind, FrameKind::Data);
         let d = wire::decode_data(body).expect("valid data decodes");
+        prop_assert_eq!(wire::peek_frame(&buf), Some((NodeId(sender), Some(d.dst))));
         prop_assert_eq!(d.payload, &payload[..]);
         prop_assert_eq!(d.ttl, ttl);
         prop_assert_eq!(d.id, id);
@@ -125,9 +127,15 @@ proptest! {
     }
 
     /// Arbitrary bytes never panic the decoders, and never panic a node that receives them.
+    /// The unchecked peek agrees with the decoders whenever they accept the frame.
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1600)) {
+        let peeked = wire::peek_frame(&bytes);
         if let Ok((hdr, body)) = wire::decode_frame(&bytes) {
+            let dst = wire::decode_data(body).ok().filter(|_| hdr.kind == FrameKind::Data).map(|d| d.dst);
+            if hdr.kind != FrameKind::Data || dst.is_some() {
+                prop_assert_eq!(peeked, Some((hdr.sender, dst)));
+            }
             match hdr.kind {
                 FrameKind::Control => { let _ = TlvIter::new(body).count(); }
                 FrameKind::Data => { let _ = wire::decode_data(body); }
@@ -171,6 +179,10 @@ fn survive(bytes: &[u8]) {
     for node in [secure, plain] {
         let mut node = node.expect("default config is valid");
         node.add_interface(Instant::ZERO);
+        // The prefetch hint reads the bytes unchecked: it must survive them too.
+        for stage in [Lookahead::Tables, Lookahead::Entries] {
+            node.datagram_memory(stage, IfIndex(0), bytes, |_, _| {});
+        }
         node.handle_datagram(Instant::from_nanos(1_000), IfIndex(0), PeerAddr::default(), bytes);
         node.handle_timeout(Instant::from_nanos(2_000_000_000));
         let mut out = Vec::new();

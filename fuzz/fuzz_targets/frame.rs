@@ -1,12 +1,15 @@
 //! Frame decoding: any bytes off the wire give a frame or a `DecodeError`, never a panic, and
-//! whatever decodes re-encodes to the same bytes.
+//! whatever decodes re-encodes to the same bytes. The unchecked peek used for prefetch hints
+//! never panics and names the same sender.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use x0tta6bl4::wire::{self, ControlWriter, FrameKind, TlvIter};
 
 fuzz_target!(|bytes: &[u8]| {
+    let peeked = wire::peek_frame(bytes);
     let Ok((header, body)) = wire::decode_frame(bytes) else { return };
+    assert_eq!(peeked.map(|(sender, _)| sender), Some(header.sender), "peek and decode disagree on the sender");
     match header.kind {
         FrameKind::Control => {
             if wire::validate_control(body).is_err() {

@@ -17,7 +17,7 @@ use crate::checkers;
 use crate::faults;
 use crate::identity::Identities;
 use crate::net::{Direction, Fate, LinkParams};
-use crate::queue::EventQueue;
+use crate::queue::{AheadQueue, EventQueue};
 use crate::seed;
 use crate::topology::Topology;
 use petgraph::visit::EdgeRef;
@@ -31,7 +31,7 @@ use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, GroundTruth, ProbeRecord, Recorder, RunCounters, TimedEvent};
-use x0tta6bl4::node::{Behaviour, Command, Event, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
+use x0tta6bl4::node::{Behaviour, Command, Event, Lookahead, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
 use x0tta6bl4::scenario::{Degrade, FLOOD_FRAME_LEN, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
 use x0tta6bl4::time::{Instant, NodeClock, duration_nanos};
 use x0tta6bl4::trace::{Digest, Fingerprint};
@@ -51,6 +51,29 @@ const NO_HOP: u32 = u32::MAX;
 /// them. 2^40 events per node is far beyond any run, and 2^24 nodes beyond any topology.
 const KEY_COUNT_BITS: u32 = 40;
 const NODES_MAX: u32 = 1 << (64 - KEY_COUNT_BITS);
+/// Events a partition looks at ahead of their turn. At 10,000 nodes an event's
+/// records (simulator node, process, frame, tables) are cold: each read is a miss to main
+/// memory, and one event after another they form a chain. Knowing the next events, the
+/// partition asks for their memory early and the misses overlap with the work in between.
+const AHEAD_EVENTS: usize = 16;
+/// How many events ahead each step of an event's memory is asked for. Each step reads what
+/// the one before brought in, so the steps are a few events apart (an event takes a few
+/// times as long as a miss to main memory).
+const PREFETCH_STEPS: [(usize, Step); 4] = [(12, Step::Records), (8, Step::Contents), (4, Step::Tables), (1, Step::Entries)];
+const _: () = assert!(PREFETCH_STEPS[0].0 < AHEAD_EVENTS, "the first step looks furthest ahead");
+
+/// One step of fetching an event's memory ahead.
+#[derive(Copy, Clone, Debug)]
+enum Step {
+    /// The simulator's records: the node, the frame's buffer record.
+    Records,
+    /// What they point to: the node's process, the frame's bytes.
+    Contents,
+    /// The process's tables the frame is looked up in (see [`Node::datagram_memory`]).
+    Tables,
+    /// The entries found there.
+    Entries,
+}
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -332,7 +355,7 @@ struct Crossing {
 struct Partition {
     first: u32,
     nodes: Vec<SimNode>,
-    queue: EventQueue<NodeEv>,
+    queue: AheadQueue<NodeEv>,
     pool: Pool,
     buf: Vec<u8>,
     now: u64,
@@ -371,6 +394,11 @@ impl Partition {
     /// Runs this partition's events before `limit`.
     fn run_window(&mut self, limit: u64, w: &World) {
         while let Some((t, ev)) = self.queue.pop_before(limit) {
+            for (at, step) in PREFETCH_STEPS {
+                if let Some(later) = self.queue.ahead(at) {
+                    self.fetch_ahead(later, step);
+                }
+            }
             debug_assert!(t >= self.now, "event queue went back in time");
             self.now = t;
             self.stats.events += 1;
@@ -378,6 +406,34 @@ impl Partition {
                 NodeEv::Deliver { leg, pkt } => self.deliver(leg, pkt, w),
                 NodeEv::Timer { node, generation } => self.timer(node, generation, w),
             }
+        }
+    }
+
+    /// Asks for one step of the memory event `ev` will read.
+    fn fetch_ahead(&self, ev: NodeEv, step: Step) {
+        let (i, frame) = match ev {
+            NodeEv::Deliver { leg, pkt } => (leg.to, Some((leg.iface, &self.pool.bufs[pkt as usize]))),
+            NodeEv::Timer { node, .. } => (node, None),
+        };
+        let sn = &self.nodes[(i - self.first) as usize];
+        match (step, sn.node.as_deref(), frame) {
+            (Step::Records, _, frame) => {
+                prefetch_record(sn);
+                if let Some((_, bytes)) = frame {
+                    prefetch_record(bytes);
+                }
+            }
+            (Step::Contents, node, frame) => {
+                if let Some(node) = node {
+                    prefetch_record(node);
+                }
+                if let Some((_, bytes)) = frame {
+                    prefetch(bytes.as_ptr(), bytes.len());
+                }
+            }
+            (Step::Tables, Some(node), Some((iface, bytes))) => node.datagram_memory(Lookahead::Tables, IfIndex(iface), bytes, prefetch),
+            (Step::Entries, Some(node), Some((iface, bytes))) => node.datagram_memory(Lookahead::Entries, IfIndex(iface), bytes, prefetch),
+            (Step::Tables | Step::Entries, _, _) => {}
         }
     }
 
@@ -739,7 +795,7 @@ impl<'a> Simulation<'a> {
             partition_list.push(Partition {
                 first: s * partition_nodes,
                 nodes: rest.by_ref().take(partition_nodes as usize).collect(),
-                queue: EventQueue::default(),
+                queue: AheadQueue::new(AHEAD_EVENTS),
                 pool: Pool::default(),
                 buf: Vec::with_capacity(2048),
                 now: 0,
@@ -1400,3 +1456,29 @@ fn check_links(scenario: &Scenario, topo: &Topology) -> Result<(), ScenarioError
     Ok(())
 }
 
+
+/// Asks the processor to bring the cache lines of `bytes` bytes at `at` into its caches.
+/// Only a hint: it reads nothing the program sees, so it changes no result.
+#[inline(always)]
+fn prefetch(at: *const u8, bytes: usize) {
+    const LINE: usize = 64;
+    #[cfg(target_arch = "x86_64")]
+    {
+        let first = at.addr() & !(LINE - 1);
+        let mut line = first;
+        while line < at.addr() + bytes {
+            // SAFETY: a prefetch is a hint that never faults, whatever the address, and the
+            // pointer is never dereferenced. SSE is part of every x86_64 processor.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.with_addr(line).cast()) };
+            line += LINE;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (at, bytes);
+}
+
+/// [`prefetch`] for the record `at`.
+#[inline(always)]
+fn prefetch_record<T>(at: &T) {
+    prefetch(std::ptr::from_ref(at).cast(), size_of::<T>());
+}

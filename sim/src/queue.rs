@@ -128,6 +128,12 @@ impl<E: Copy> EventQueue<E> {
     /// simulator's shards stop at a window's end and then receive frames from other shards.
     #[inline]
     pub fn pop_before(&mut self, limit: u64) -> Option<(u64, E)> {
+        self.pop_keyed_before(limit).map(|(t, _, ev)| (t, ev))
+    }
+
+    /// As [`EventQueue::pop_before`], with the event's key: (time, key, event).
+    #[inline]
+    pub fn pop_keyed_before(&mut self, limit: u64) -> Option<(u64, u64, E)> {
         if self.now.is_empty() {
             let (i, min) = self.lowest()?;
             if min >= limit {
@@ -139,7 +145,7 @@ impl<E: Copy> EventQueue<E> {
         }
         self.len -= 1;
         let item = self.now.pop_front().expect("refill fills the current time");
-        Some((item.t, item.ev))
+        Some((item.t, item.key, item.ev))
     }
 
     /// The time of the earliest event, without moving anything.
@@ -182,5 +188,74 @@ impl<E: Copy> EventQueue<E> {
         items.clear();
         // Keep the emptied bucket's allocation for reuse.
         self.buckets[i] = items;
+    }
+}
+
+/// An [`EventQueue`] that takes its next events out early, so that a caller handling one
+/// event can see the few after it (to fetch their memory ahead of time) and still get every
+/// event in exactly the order the queue alone would give: an event scheduled before the
+/// last of those taken out is put among them.
+#[derive(Clone, Debug)]
+pub struct AheadQueue<E: Copy> {
+    queue: EventQueue<E>,
+    /// Events taken out of `queue`, in (time, key) order, all before the window's limit.
+    ahead: VecDeque<Item<E>>,
+    depth: usize,
+}
+
+impl<E: Copy> AheadQueue<E> {
+    /// A queue that shows up to `depth` events after the one last popped.
+    pub fn new(depth: usize) -> Self {
+        AheadQueue { queue: EventQueue::default(), ahead: VecDeque::with_capacity(depth + 1), depth }
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len() + self.ahead.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// As [`EventQueue::push_keyed`]: `t` must not be before the last event popped.
+    #[inline]
+    pub fn push_keyed(&mut self, t: u64, key: u64, ev: E) {
+        match self.ahead.back() {
+            // The queue has given out events up to the last one taken: anything earlier
+            // goes among those.
+            Some(back) if (t, key) < (back.t, back.key) => {
+                let at = self.ahead.partition_point(|it| (it.t, it.key) < (t, key));
+                self.ahead.insert(at, Item { t, key, ev });
+            }
+            _ => self.queue.push_keyed(t, key, ev),
+        }
+    }
+
+    /// As [`EventQueue::pop_before`]; afterwards [`AheadQueue::ahead`] shows the events that
+    /// follow, up to `depth` of them and at least those before `limit`.
+    #[inline]
+    pub fn pop_before(&mut self, limit: u64) -> Option<(u64, E)> {
+        while self.ahead.len() <= self.depth
+            && let Some((t, key, ev)) = self.queue.pop_keyed_before(limit)
+        {
+            self.ahead.push_back(Item { t, key, ev });
+        }
+        // Taken out for an earlier, later-ending window: they wait for the next one.
+        if self.ahead.front()?.t >= limit {
+            return None;
+        }
+        self.ahead.pop_front().map(|it| (it.t, it.ev))
+    }
+
+    /// The `i`-th event (from 0) after the one last popped, when it has been taken out: the
+    /// order is final, as events scheduled later are put among these.
+    #[inline]
+    pub fn ahead(&self, i: usize) -> Option<E> {
+        self.ahead.get(i).map(|it| it.ev)
+    }
+
+    /// The time of the earliest event, without moving anything.
+    pub fn peek_time(&self) -> Option<u64> {
+        self.ahead.front().map(|it| it.t).or_else(|| self.queue.peek_time())
     }
 }

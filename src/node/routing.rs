@@ -11,7 +11,7 @@
 //! every route feasible again.
 
 use super::destmap::DestMap;
-use super::{Event, Incident, Node};
+use super::{Event, Incident, Lookahead, Node};
 use crate::area::{self, AreaPlan};
 use crate::ids::{Dest, IfIndex, NodeId};
 use crate::time::Instant;
@@ -246,12 +246,39 @@ impl Node {
         }
         // One lookup for a destination we hold, two for one reached through its area: this
         // runs for every forwarded packet and, in the simulator, every loop-checker step.
-        let key = match (self.routes.dests.get(dst), self.area, &self.cfg.area_starts) {
-            (Some(e), _, _) => return e.selected.map(|s| (s.via, s.metric, s.seqno)),
-            (None, Some(mine), Some(plan)) if plan.area_of(dst) != mine => area::area_id(plan.area_of(dst)),
-            (None, _, _) => return None,
-        };
-        self.routes.selected(key)
+        match self.routes.dests.get(dst) {
+            Some(e) => e.selected.map(|s| (s.via, s.metric, s.seqno)),
+            None => self.routes.selected(self.area_key(dst)?),
+        }
+    }
+
+    /// The area route that forwarding to `dst`, a node outside this node's area, falls back on.
+    fn area_key(&self, dst: NodeId) -> Option<NodeId> {
+        let (mine, plan) = (self.area?, self.cfg.area_starts.as_ref()?);
+        let theirs = plan.area_of(dst);
+        (theirs != mine).then(|| area::area_id(theirs))
+    }
+
+    /// Reports to `fetch` the memory [`Node::forwarding_route`] reads for `dst` at `stage`:
+    /// `dst`'s entry and, in case the node holds none, its area's.
+    pub(super) fn route_memory(&self, stage: Lookahead, dst: NodeId, fetch: &mut impl FnMut(*const u8, usize)) {
+        if area::is_area(dst) {
+            return;
+        }
+        for key in [Some(dst), self.area_key(dst)].into_iter().flatten() {
+            match stage {
+                Lookahead::Tables => {
+                    if let Some(cell) = self.routes.dests.index_cell(key) {
+                        fetch(std::ptr::from_ref(cell).cast(), size_of::<u32>());
+                    }
+                }
+                Lookahead::Entries => {
+                    if let Some(entry) = self.routes.dests.get(key) {
+                        fetch(std::ptr::from_ref(entry).cast(), size_of::<DestEntry>());
+                    }
+                }
+            }
+        }
     }
 
     fn suspected(&self, via: u16) -> bool {
