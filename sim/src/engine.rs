@@ -61,6 +61,9 @@ const AHEAD_EVENTS: usize = 16;
 /// times as long as a miss to main memory).
 const PREFETCH_STEPS: [(usize, Step); 4] = [(12, Step::Records), (8, Step::Contents), (4, Step::Tables), (1, Step::Entries)];
 const _: () = assert!(PREFETCH_STEPS[0].0 < AHEAD_EVENTS, "the first step looks furthest ahead");
+/// The same for the loop checker's walk over nodes: the process record, then where its
+/// routes are indexed, then the route entries.
+const CHECK_PREFETCH_STEPS: [(usize, Option<Lookahead>); 3] = [(8, None), (4, Some(Lookahead::Tables)), (1, Some(Lookahead::Entries))];
 
 /// One step of fetching an event's memory ahead.
 #[derive(Copy, Clone, Debug)]
@@ -695,7 +698,16 @@ impl Partition {
     /// Each node's next hop toward each of `dests`, into `rows` (`dests.len()` entries per
     /// node, in node order); `NO_HOP` where forwarding stops (no route, no process).
     fn next_hops(&self, dests: &[NodeId], rows: &mut [u32]) {
-        for (sn, row) in self.nodes.iter().zip(rows.chunks_exact_mut(dests.len())) {
+        for (k, (sn, row)) in self.nodes.iter().zip(rows.chunks_exact_mut(dests.len())).enumerate() {
+            // The nodes are visited in order, so the ones a few places on are known: their
+            // processes and route tables are fetched ahead, as events' are.
+            for (at, step) in CHECK_PREFETCH_STEPS {
+                let Some(later) = self.nodes.get(k + at).and_then(SimNode::process) else { continue };
+                match step {
+                    None => prefetch_record(later),
+                    Some(stage) => dests.iter().for_each(|&d| later.route_memory(stage, d, &mut prefetch)),
+                }
+            }
             let Some(node) = sn.process() else { continue };
             for (&dest, hop) in dests.iter().zip(row.iter_mut()) {
                 *hop = node.next_hop(dest).map_or(NO_HOP, |h| h.0);

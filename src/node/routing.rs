@@ -259,9 +259,10 @@ impl Node {
         (theirs != mine).then(|| area::area_id(theirs))
     }
 
-    /// Reports to `fetch` the memory [`Node::forwarding_route`] reads for `dst` at `stage`:
-    /// `dst`'s entry and, in case the node holds none, its area's.
-    pub(super) fn route_memory(&self, stage: Lookahead, dst: NodeId, fetch: &mut impl FnMut(*const u8, usize)) {
+    /// Reports to `fetch`, as (address, bytes), the memory looking up the route to `dst`
+    /// ([`Node::route`], forwarding) reads at `stage`: `dst`'s entry and, in case the node
+    /// holds none, its area's. A hint, as [`Node::datagram_memory`].
+    pub fn route_memory(&self, stage: Lookahead, dst: NodeId, fetch: &mut impl FnMut(*const u8, usize)) {
         if area::is_area(dst) {
             return;
         }
