@@ -59,7 +59,8 @@ const AHEAD_EVENTS: usize = 16;
 /// How many events ahead each step of an event's memory is asked for. Each step reads what
 /// the one before brought in, so the steps are a few events apart (an event takes a few
 /// times as long as a miss to main memory).
-const PREFETCH_STEPS: [(usize, Step); 4] = [(12, Step::Records), (8, Step::Contents), (4, Step::Tables), (1, Step::Entries)];
+const PREFETCH_STEPS: [(usize, Step); 4] =
+    [(12, Step::Records), (8, Step::Contents), (4, Step::Node(Lookahead::Tables)), (1, Step::Node(Lookahead::Entries))];
 const _: () = assert!(PREFETCH_STEPS[0].0 < AHEAD_EVENTS, "the first step looks furthest ahead");
 /// The same for the loop checker's walk over nodes: the process record, then where its
 /// routes are indexed, then the route entries.
@@ -72,10 +73,9 @@ enum Step {
     Records,
     /// What they point to: the node's process, the frame's bytes.
     Contents,
-    /// The process's tables the frame is looked up in (see [`Node::datagram_memory`]).
-    Tables,
-    /// The entries found there.
-    Entries,
+    /// The process's tables the frame is looked up in, then the entries found there (see
+    /// [`Node::datagram_memory`]).
+    Node(Lookahead),
 }
 
 #[derive(Debug, Error)]
@@ -434,9 +434,8 @@ impl Partition {
                     prefetch(bytes.as_ptr(), bytes.len());
                 }
             }
-            (Step::Tables, Some(node), Some((iface, bytes))) => node.datagram_memory(Lookahead::Tables, IfIndex(iface), bytes, prefetch),
-            (Step::Entries, Some(node), Some((iface, bytes))) => node.datagram_memory(Lookahead::Entries, IfIndex(iface), bytes, prefetch),
-            (Step::Tables | Step::Entries, _, _) => {}
+            (Step::Node(stage), Some(node), Some((iface, bytes))) => node.datagram_memory(stage, IfIndex(iface), bytes, prefetch),
+            (Step::Node(_), _, _) => {}
         }
     }
 
@@ -1468,7 +1467,6 @@ fn check_links(scenario: &Scenario, topo: &Topology) -> Result<(), ScenarioError
     Ok(())
 }
 
-
 /// Asks the processor to bring the cache lines of `bytes` bytes at `at` into its caches.
 /// Only a hint: it reads nothing the program sees, so it changes no result.
 #[inline(always)]
@@ -1476,8 +1474,7 @@ fn prefetch(at: *const u8, bytes: usize) {
     const LINE: usize = 64;
     #[cfg(target_arch = "x86_64")]
     {
-        let first = at.addr() & !(LINE - 1);
-        let mut line = first;
+        let mut line = at.addr() & !(LINE - 1);
         while line < at.addr() + bytes {
             // SAFETY: a prefetch is a hint that never faults, whatever the address, and the
             // pointer is never dereferenced. SSE is part of every x86_64 processor.

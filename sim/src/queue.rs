@@ -128,12 +128,12 @@ impl<E: Copy> EventQueue<E> {
     /// simulator's shards stop at a window's end and then receive frames from other shards.
     #[inline]
     pub fn pop_before(&mut self, limit: u64) -> Option<(u64, E)> {
-        self.pop_keyed_before(limit).map(|(t, _, ev)| (t, ev))
+        self.pop_item_before(limit).map(|it| (it.t, it.ev))
     }
 
-    /// As [`EventQueue::pop_before`], with the event's key: (time, key, event).
+    /// As [`EventQueue::pop_before`], key included.
     #[inline]
-    pub fn pop_keyed_before(&mut self, limit: u64) -> Option<(u64, u64, E)> {
+    fn pop_item_before(&mut self, limit: u64) -> Option<Item<E>> {
         if self.now.is_empty() {
             let (i, min) = self.lowest()?;
             if min >= limit {
@@ -144,8 +144,7 @@ impl<E: Copy> EventQueue<E> {
             return None;
         }
         self.len -= 1;
-        let item = self.now.pop_front().expect("refill fills the current time");
-        Some((item.t, item.key, item.ev))
+        Some(self.now.pop_front().expect("refill fills the current time"))
     }
 
     /// The time of the earliest event, without moving anything.
@@ -198,7 +197,8 @@ impl<E: Copy> EventQueue<E> {
 #[derive(Clone, Debug)]
 pub struct AheadQueue<E: Copy> {
     queue: EventQueue<E>,
-    /// Events taken out of `queue`, in (time, key) order, all before the window's limit.
+    /// Events taken out of `queue`, in (time, key) order, each before the limit of the pop
+    /// that took it out; every event still in `queue` comes after them.
     ahead: VecDeque<Item<E>>,
     depth: usize,
 }
@@ -236,9 +236,9 @@ impl<E: Copy> AheadQueue<E> {
     #[inline]
     pub fn pop_before(&mut self, limit: u64) -> Option<(u64, E)> {
         while self.ahead.len() <= self.depth
-            && let Some((t, key, ev)) = self.queue.pop_keyed_before(limit)
+            && let Some(item) = self.queue.pop_item_before(limit)
         {
-            self.ahead.push_back(Item { t, key, ev });
+            self.ahead.push_back(item);
         }
         // Taken out for an earlier, later-ending window: they wait for the next one.
         if self.ahead.front()?.t >= limit {
