@@ -407,8 +407,8 @@ impl Node {
             self.stats.updates_unfeasible += 1;
             // An offer we may not take while we have nothing: ask the destination for a
             // newer seqno, which will make it (or a better one) feasible. For an area, also
-            // an offer shorter by more than a hop than what we have: its newer seqnos travel
-            // only to whoever asks (see `reselect`), so the shorter way is asked for.
+            // an offer shorter than what we have by two link costs or more: its newer seqnos
+            // travel only to whoever asks (see `reselect`), so the shorter way is asked for.
             let offered = add_metric(metric, self.link_cost(via));
             let worth_asking = self.routes.dests.get(dest).is_some_and(|e| match e.selected {
                 None => true,
