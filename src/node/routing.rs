@@ -461,8 +461,10 @@ impl Node {
         // node holds every area's route, and relayed by all, one crash among 10,000 nodes
         // set off dozens of mesh-wide waves, a triggered update on every link for each.
         // Everyone else takes it with the next periodic update.
-        let news = matches!((advertised, best), (Some(a), Some(b)) if a.seqno != b.seqno)
-            && best.is_some_and(|b| !area::is_area(dest) || self.routes.answer_request(dest, b.seqno));
+        let news = match (advertised, best) {
+            (Some(a), Some(b)) if a.seqno != b.seqno => !area::is_area(dest) || self.routes.answer_request(dest, b.seqno),
+            _ => false,
+        };
         let hop = |s: Option<Selected>| s.and_then(|s| self.neighbours[usize::from(s.via)].as_ref().map(|n| n.id));
         let (new_hop, old_hop) = (hop(best), hop(old));
         let now = self.now;
