@@ -25,6 +25,7 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
 use thiserror::Error;
@@ -718,8 +719,9 @@ impl Partition {
 pub struct Simulation<'a> {
     scenario: &'a Scenario,
     topo: &'a Topology,
-    /// The scenario's protocol section plus the topology's area plan: what every node runs.
-    protocol: ProtocolConfig,
+    /// The scenario's protocol section plus the topology's area plan: what every node runs,
+    /// one copy shared by all (see `Node::new`).
+    protocol: Arc<ProtocolConfig>,
     /// Present when the scenario asks for link security.
     identities: Option<Identities>,
     seed: u64,
@@ -822,7 +824,7 @@ impl<'a> Simulation<'a> {
         let mut sim = Simulation {
             scenario,
             topo,
-            protocol: topo.node_protocol(&scenario.protocol),
+            protocol: Arc::new(topo.node_protocol(&scenario.protocol)),
             identities: scenario.security.as_ref().map(|s| Identities::new(s, seed, n)),
             seed,
             now: 0,
@@ -898,7 +900,7 @@ impl<'a> Simulation<'a> {
     /// Starts node `i` as a fresh process.
     fn boot(&mut self, i: u32) {
         let local = self.sim_node(i).clock.local(self.now);
-        let (seed, protocol) = (self.seed, self.protocol.clone());
+        let (seed, protocol) = (self.seed, Arc::clone(&self.protocol));
         let identities = self.identities.as_mut();
         let partition = &mut self.partitions[self.world.partition_of(i)];
         let sn = partition.sn(i);
