@@ -230,7 +230,9 @@ pub struct Node {
     /// destination.
     cfg: Arc<ProtocolConfig>,
     detector: DetectorParams,
-    rng: ChaCha8Rng,
+    /// Boxed: 304 bytes, mostly an output buffer, drawn from a few times a second (hello and
+    /// update jitter, ping nonces), while every input reads the rest of `Node`.
+    rng: Box<ChaCha8Rng>,
     incarnation: u32,
     now: Instant,
     ifaces: u16,
@@ -280,8 +282,8 @@ pub enum Lookahead {
 /// A node's memory by part, in bytes; see [`Node::state_bytes`].
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct StateBytes {
-    /// The `Node` struct itself. The configuration is shared by the nodes of a simulation
-    /// and not counted.
+    /// The `Node` struct itself and its random generator. The configuration is shared by
+    /// the nodes of a simulation and not counted.
     pub fixed: usize,
     /// The routing table: one entry per destination in scope.
     pub routes: usize,
@@ -394,7 +396,7 @@ impl Node {
                 min_std_us: u64::try_from(cfg.detector.min_std_dev.as_micros()).unwrap_or(u64::MAX),
                 z_milli: phi_to_z_milli(cfg.detector.phi_suspect),
             },
-            rng,
+            rng: Box::new(rng),
             incarnation,
             now,
             ifaces: 0,
@@ -444,7 +446,7 @@ impl Node {
     /// Bytes of memory this node holds, by part: what "state per node" means in reports.
     pub fn state_bytes(&self) -> StateBytes {
         StateBytes {
-            fixed: size_of::<Node>(),
+            fixed: size_of::<Node>() + size_of::<ChaCha8Rng>(),
             routes: self.routes.heap_bytes(),
             neighbours: self.neighbours.capacity() * size_of::<Option<Neighbour>>()
                 + self.deadlines.capacity() * size_of::<Instant>()
