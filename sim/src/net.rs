@@ -102,7 +102,7 @@ pub struct Direction {
     /// Boxed: the generator is 304 bytes, most of them its output buffer, and is drawn
     /// from only on lossy or jittery links, while every frame sent reads the rest of this
     /// record. Inline, an interface took 432 bytes, and a node's six interfaces 41 cache
-    /// lines that each hello round walked; boxed, 15.
+    /// lines that each hello round walked; boxed, 136 bytes and 13 lines.
     rng: Box<ChaCha8Rng>,
 }
 
