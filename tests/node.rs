@@ -2,11 +2,11 @@
 //! delivery: failure-detector timing, refutation, restarts, probes and the output contract.
 
 use std::time::Duration;
+use x0tta6bl4::area::{AreaPlan, area_id};
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::node::{Command, Event, Incident, KERNEL_GRACE_HELLOS, KernelCounts, NeighbourState, Node, ProbeOutcome};
 use x0tta6bl4::time::Instant;
-use x0tta6bl4::area::{AreaPlan, area_id};
 use x0tta6bl4::wire::{self, ControlWriter, Tlv, TlvIter};
 
 mod pair;

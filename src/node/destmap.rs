@@ -70,7 +70,7 @@ impl<V> DestMap<V> {
                 Layout::Areas { areas: plan.areas(), first, members: end - first }
             }
         };
-        DestMap { entries: Vec::new(), dense: Vec::new(), sparse: IndexMap::default(), sparse_filter: [0; SPARSE_FILTER_BITS / 64], layout }
+        DestMap { entries: Vec::new(), dense: Vec::new(), sparse: IndexMap::default(), sparse_filter: Default::default(), layout }
     }
 
     fn slot(&self, id: NodeId) -> Option<usize> {
@@ -174,7 +174,7 @@ impl<V> DestMap<V> {
         }
         self.dense.fill(NONE);
         self.sparse.clear();
-        self.sparse_filter = [0; SPARSE_FILTER_BITS / 64];
+        self.sparse_filter = Default::default();
         for i in 0..self.entries.len() {
             self.link(self.entries[i].0, i as u32);
         }
