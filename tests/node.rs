@@ -5,7 +5,7 @@ use std::time::Duration;
 use x0tta6bl4::area::{AreaPlan, area_id};
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{IfIndex, NodeId, PeerAddr};
-use x0tta6bl4::node::{Command, Event, Incident, KERNEL_GRACE_HELLOS, KernelCounts, NeighbourState, Node, ProbeOutcome};
+use x0tta6bl4::node::{Command, Event, Incident, KERNEL_GRACE_HELLOS, KernelCounts, NeighbourState, Node, OutputBuffers, ProbeOutcome, Transmit};
 use x0tta6bl4::time::Instant;
 use x0tta6bl4::wire::{self, ControlWriter, Tlv, TlvIter};
 
@@ -472,6 +472,75 @@ fn timeouts_always_move_forward() {
     // A clock that steps back is held still, not followed.
     p.nodes[0].handle_timeout(Instant::ZERO);
     assert!(p.nodes[0].poll_timeout() > now);
+}
+
+/// What a node said after one input: its frames and events, in order.
+fn said(node: &mut Node) -> (Vec<(Transmit, Vec<u8>)>, Vec<Event>) {
+    let mut frames = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(tx) = node.poll_transmit(&mut buf) {
+        frames.push((tx, buf.clone()));
+    }
+    (frames, std::iter::from_fn(|| node.poll_event()).collect())
+}
+
+/// A driver may lend a node the buffers it writes its outputs into, for each input (as
+/// the simulator does): the node then says exactly what an identical node says with its
+/// own, and never takes them while output of its own waits.
+#[test]
+fn lent_output_buffers_change_nothing_and_lose_nothing() {
+    let mk = |i: u32| Node::new(NodeId(i), ProtocolConfig::default(), [i as u8 + 1; 32], Instant::ZERO).expect("valid config");
+    // `lender` and `own` are the same node 0, fed the same inputs; only `lender` borrows.
+    let (mut lender, mut own, mut peer) = (mk(0), mk(0), mk(1));
+    let mut lent = OutputBuffers::default();
+    for node in [&mut lender, &mut own, &mut peer] {
+        node.add_interface(Instant::ZERO);
+    }
+    assert!(!lender.exchange_buffers(&mut lent), "frames are waiting: the node must keep its buffers");
+    // Frames on the link, one way each: (arrival, bytes).
+    let (mut to_zero, mut to_peer) = (Vec::new(), Vec::new());
+    let mut compared = 0;
+    let mut input = |now: Instant, lender: &mut Node, own: &mut Node, handle: &dyn Fn(&mut Node), to_peer: &mut Vec<(Instant, Vec<u8>)>| {
+        let borrowed = lender.exchange_buffers(&mut lent);
+        handle(lender);
+        handle(own);
+        let said_lent = said(lender);
+        assert!(borrowed, "a drained node lends out its buffers");
+        assert!(lender.exchange_buffers(&mut lent), "and takes its own back once drained");
+        assert_eq!(said_lent, said(own), "lending changed what node 0 said at {now}");
+        to_peer.extend(said_lent.0.into_iter().map(|(_, bytes)| (now + LATENCY, bytes)));
+        compared += 1;
+    };
+    let greeting = said(&mut lender);
+    assert_eq!(greeting, said(&mut own));
+    to_peer.extend(greeting.0.into_iter().map(|(_, b)| (Instant::ZERO + LATENCY, b)));
+    to_zero.extend(said(&mut peer).0.into_iter().map(|(_, b)| (Instant::ZERO + LATENCY, b)));
+    let end = secs(3.0);
+    let zero = PeerAddr::synthetic(NodeId(0));
+    let one = PeerAddr::synthetic(NodeId(1));
+    loop {
+        let arrivals = to_zero.iter().chain(&to_peer).map(|f| f.0);
+        assert_eq!(lender.poll_timeout(), own.poll_timeout());
+        let now = arrivals.chain([lender.poll_timeout(), peer.poll_timeout()]).min().expect("timers always run");
+        if now > end {
+            break;
+        }
+        if let Some(k) = to_zero.iter().position(|f| f.0 == now) {
+            let (_, bytes) = to_zero.remove(k);
+            input(now, &mut lender, &mut own, &|n| n.handle_datagram(now, IfIndex(0), one, &bytes), &mut to_peer);
+        } else if let Some(k) = to_peer.iter().position(|f| f.0 == now) {
+            let (_, bytes) = to_peer.remove(k);
+            peer.handle_datagram(now, IfIndex(0), zero, &bytes);
+            to_zero.extend(said(&mut peer).0.into_iter().map(|(_, b)| (now + LATENCY, b)));
+        } else if lender.poll_timeout() == now {
+            input(now, &mut lender, &mut own, &|n| n.handle_timeout(now), &mut to_peer);
+        } else {
+            peer.handle_timeout(now);
+            to_zero.extend(said(&mut peer).0.into_iter().map(|(_, b)| (now + LATENCY, b)));
+        }
+    }
+    assert!(compared > 50, "only {compared} inputs compared");
+    assert_eq!(lender.route(NodeId(1)).map(|r| r.next_hop), Some(NodeId(1)), "the link came up with lent buffers");
 }
 
 #[test]

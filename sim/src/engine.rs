@@ -32,7 +32,7 @@ use thiserror::Error;
 use x0tta6bl4::config::ProtocolConfig;
 use x0tta6bl4::ids::{Dest, IfIndex, NodeId, PeerAddr};
 use x0tta6bl4::metrics::{FaultOutcome, FaultRecord, GroundTruth, ProbeRecord, Recorder, RunCounters, TimedEvent};
-use x0tta6bl4::node::{Behaviour, Command, Event, Lookahead, NeighbourState, Node, ProbeOutcome, StateBytes, TrafficClass};
+use x0tta6bl4::node::{Behaviour, Command, Event, Lookahead, NeighbourState, Node, OutputBuffers, ProbeOutcome, StateBytes, TrafficClass};
 use x0tta6bl4::scenario::{Degrade, FLOOD_FRAME_LEN, FaultKind, LinkTarget, Scenario, ScenarioError, StateMode, error_at};
 use x0tta6bl4::time::{Instant, NodeClock, duration_nanos};
 use x0tta6bl4::trace::{Digest, Fingerprint};
@@ -369,6 +369,8 @@ struct Partition {
     observed: Vec<TimedEvent>,
     outbox: Vec<Crossing>,
     outbox_bytes: Vec<u8>,
+    /// Lent to the node an event is for, while it runs (see `Node::exchange_buffers`).
+    lent: OutputBuffers,
 }
 
 impl Partition {
@@ -649,6 +651,7 @@ impl Partition {
                 let from = PeerAddr::synthetic(NodeId(from));
                 let local = sn.clock.local(self.now);
                 let node = sn.node.as_mut().expect("a running node has a process");
+                let lent = node.exchange_buffers(&mut self.lent);
                 let bytes = &self.pool.bufs[pkt as usize];
                 if carried == Carried::Bounce {
                     node.handle_unreachable(local, IfIndex(iface), from, bytes);
@@ -658,6 +661,7 @@ impl Partition {
                 }
                 self.pool.release(pkt);
                 self.drain(to, false, w);
+                self.take_back(to, lent);
             }
         }
     }
@@ -685,14 +689,28 @@ impl Partition {
 
     fn timer(&mut self, i: u32, generation: u32, w: &World) {
         let now = self.now;
-        let sn = self.sn(i);
+        let sn = &mut self.nodes[(i - self.first) as usize];
         if generation != sn.timer_generation || sn.status != Status::Running {
             return;
         }
         sn.timer_at = None;
         let local = sn.clock.local(now);
-        sn.node.as_mut().expect("a running node has a process").handle_timeout(local);
+        let node = sn.node.as_mut().expect("a running node has a process");
+        let lent = node.exchange_buffers(&mut self.lent);
+        node.handle_timeout(local);
         self.drain(i, true, w);
+        self.take_back(i, lent);
+    }
+
+    /// Takes back the buffers lent to node `i` for an event, now that it is drained. Only
+    /// the two events nearly all time goes to (a frame, a timer) borrow them; others use
+    /// the node's own.
+    fn take_back(&mut self, i: u32, lent: bool) {
+        if lent {
+            let node = self.nodes[(i - self.first) as usize].node.as_mut().expect("draining keeps the process");
+            let back = node.exchange_buffers(&mut self.lent);
+            debug_assert!(back, "a drained node has no output waiting");
+        }
     }
 
     /// Each node's next hop toward each of `dests`, into `rows` (`dests.len()` entries per
@@ -817,6 +835,7 @@ impl<'a> Simulation<'a> {
                 observed: Vec::new(),
                 outbox: Vec::new(),
                 outbox_bytes: Vec::new(),
+                lent: OutputBuffers::default(),
             });
         }
         let workload = probe_workload(scenario, n, seed);

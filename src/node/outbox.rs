@@ -76,6 +76,10 @@ impl<M: Copy> ByteQueue<M> {
         pushed
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.arena.capacity() + self.queue.capacity() * size_of::<(M, u32, u16)>()
     }
@@ -93,6 +97,16 @@ impl<M: Copy> ByteQueue<M> {
         Some(meta)
     }
 
+}
+
+/// An outbox's buffers, with nothing in them: what a driver lends a node (see
+/// `Node::exchange_buffers`). Only an idle outbox exchanges them, so they are empty by
+/// construction.
+#[derive(Debug, Default)]
+pub(crate) struct OutboxBuffers {
+    staging: Vec<Staging>,
+    arena: Vec<u8>,
+    queue: VecDeque<(Transmit, u32, u16)>,
 }
 
 #[derive(Debug)]
@@ -224,6 +238,21 @@ impl Outbox {
             TrafficClass::Data => self.data_bytes += bytes,
         }
         sent == wanted
+    }
+
+    /// Whether nothing is staged or queued: between inputs, once the driver has taken every
+    /// frame.
+    pub fn is_idle(&self) -> bool {
+        !self.staged && self.queue.is_empty()
+    }
+
+    /// Swaps this idle outbox's buffers for `buffers`.
+    pub fn exchange_buffers(&mut self, buffers: &mut OutboxBuffers) {
+        debug_assert!(self.is_idle(), "only an idle outbox lends its buffers");
+        debug_assert!(self.queue.arena.is_empty() && buffers.arena.is_empty() && buffers.queue.is_empty());
+        std::mem::swap(&mut self.staging, &mut buffers.staging);
+        std::mem::swap(&mut self.queue.arena, &mut buffers.arena);
+        std::mem::swap(&mut self.queue.queue, &mut buffers.queue);
     }
 
     pub fn heap_bytes(&self) -> usize {
