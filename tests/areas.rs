@@ -4,6 +4,7 @@
 
 mod common;
 
+use proptest::prelude::*;
 use std::collections::VecDeque;
 use x0_sim::Topology;
 use x0tta6bl4::area::{AREA_BIT, AreaPlan, AreaPlanError, area_id, is_area};
@@ -20,6 +21,29 @@ fn a_plan_maps_ids_to_areas_and_rejects_bad_plans() {
     assert_eq!(AreaPlan::try_from(vec![1, 5]), Err(AreaPlanError::FirstNotZero(1)));
     assert_eq!(AreaPlan::try_from(vec![0, 5, 5]), Err(AreaPlanError::NotIncreasing { prev: 5, next: 5 }));
     assert_eq!(AreaPlan::try_from(vec![0, AREA_BIT]), Err(AreaPlanError::TooLarge(AREA_BIT)));
+}
+
+proptest! {
+    /// The plan's index finds the same area as counting the areas that start at or before
+    /// an id: for areas of one id or of millions, few or many, and ids up to 2^31.
+    #[test]
+    fn the_area_index_agrees_with_counting_starts(
+        gaps in prop::collection::vec(prop_oneof![1u32..4, 1u32..200, 1u32..5_000_000], 0..300),
+        ids in prop::collection::vec(prop_oneof![0u32..100_000, 0u32..AREA_BIT], 1..200),
+    ) {
+        let mut starts = vec![0u32];
+        for g in gaps {
+            match starts.last().unwrap().checked_add(g).filter(|&s| s < AREA_BIT) {
+                Some(s) => starts.push(s),
+                None => break,
+            }
+        }
+        let plan = AreaPlan::try_from(starts.clone()).unwrap();
+        for id in ids.into_iter().chain(starts.iter().flat_map(|&s| [s, s.saturating_sub(1)])) {
+            let counted = starts.iter().filter(|&&s| s <= id).count() as u32 - 1;
+            prop_assert_eq!(plan.area_of(NodeId(id)), counted, "id {}", id);
+        }
+    }
 }
 
 #[test]
