@@ -243,8 +243,8 @@ pub struct Node {
     /// computing the next wake-up reads one cache line instead of every neighbour.
     deadlines: Vec<Instant>,
     /// (interface, id) of each slot's neighbour, kept beside the table for the same reason:
-    /// every received frame finds its sender here, in one cache line rather than a walk
-    /// over whole neighbour entries.
+    /// every received frame finds its sender here, and every forwarded one its next hop, in
+    /// one cache line rather than whole neighbour entries.
     keys: Vec<Option<(IfIndex, NodeId)>>,
     routes: RouteTable,
     own_seqno: u16,
@@ -741,8 +741,8 @@ impl Node {
     /// itself, or with areas, possibly the route to `dest`'s area.
     pub fn route(&self, dest: NodeId) -> Option<RouteView> {
         let (via, metric, seqno) = self.forwarding_route(dest)?;
-        let nb = self.neighbours[usize::from(via)].as_ref()?;
-        Some(RouteView { dest, next_hop: nb.id, iface: nb.iface, metric, seqno })
+        let (iface, next_hop) = self.keys[usize::from(via)]?;
+        Some(RouteView { dest, next_hop, iface, metric, seqno })
     }
 
     pub fn next_hop(&self, dest: NodeId) -> Option<NodeId> {

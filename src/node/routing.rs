@@ -275,10 +275,14 @@ impl Node {
 
     /// Reports to `fetch`, as (address, bytes), the memory looking up the route to `dst`
     /// ([`Node::route`], forwarding) reads at `stage`: `dst`'s entry and, in case the node
-    /// holds none, its area's. A hint, as [`Node::datagram_memory`].
+    /// holds none, its area's, and the neighbour keys the next hop is read from. A hint, as
+    /// [`Node::datagram_memory`].
     pub fn route_memory(&self, stage: Lookahead, dst: NodeId, fetch: &mut impl FnMut(*const u8, usize)) {
         if area::is_area(dst) {
             return;
+        }
+        if stage == Lookahead::Tables {
+            fetch(self.keys.as_ptr().cast(), size_of_val(self.keys.as_slice()));
         }
         for key in [Some(dst), self.area_key(dst)].into_iter().flatten() {
             match stage {
