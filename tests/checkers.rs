@@ -1,5 +1,9 @@
 //! Each always-on checker fails when fed a deliberately broken case, and passes a sound one.
 
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
 use std::time::Duration;
 use x0_sim::checkers::{find_loop, path_hops, shortest_hops, stretch};
 use x0_sim::topology;
@@ -77,6 +81,53 @@ fn shortest_paths_follow_the_current_graph() {
     let e = gt.edge_between(n(0), n(3)).unwrap();
     gt.set_link(e, true, Instant::ZERO);
     assert_eq!(shortest_hops(&t.graph, &gt, n(0), n(2)), None, "node 0 is cut off");
+}
+
+/// Hops from `src` to `dst` by the plainest search there is: breadth first from `src`.
+fn hops_from_one_end(nodes: u32, edges: &[(NodeId, NodeId)], gt: &GroundTruth, src: NodeId, dst: NodeId) -> Option<u32> {
+    let mut hops = vec![None; nodes as usize];
+    hops[src.index()] = Some(0);
+    let mut queue = VecDeque::from([src]);
+    while let Some(a) = queue.pop_front() {
+        let here = hops[a.index()].expect("queued nodes are reached");
+        for (e, &(x, y)) in edges.iter().enumerate() {
+            let b = if x == a { y } else if y == a { x } else { continue };
+            if gt.link_up(e as u32) && gt.node_alive(a) && gt.node_alive(b) && hops[b.index()].is_none() {
+                hops[b.index()] = Some(here + 1);
+                queue.push_back(b);
+            }
+        }
+    }
+    hops[dst.index()]
+}
+
+proptest! {
+    /// The two-ended search finds what a one-ended one does, on random meshes with dead
+    /// nodes and cut links.
+    #[test]
+    fn shortest_hops_agree_with_a_plain_search(
+        seed in any::<u64>(),
+        nodes in 2u32..120,
+        dead in prop::collection::vec(0u32..120, 0..12),
+        cut in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+        pairs in prop::collection::vec((0u32..120, 0u32..120), 1..12),
+    ) {
+        let t = topology::random_geometric(nodes, 0.2, &mut ChaCha8Rng::seed_from_u64(seed));
+        let edges = t.edge_list();
+        let mut gt = GroundTruth::new(nodes, &edges);
+        for d in dead.into_iter().filter(|&d| d < nodes) {
+            gt.set_node(n(d), true, Instant::ZERO);
+        }
+        if !edges.is_empty() {
+            for c in cut {
+                gt.set_link(c.index(edges.len()) as u32, true, Instant::ZERO);
+            }
+        }
+        for (a, b) in pairs {
+            let (a, b) = (n(a % nodes), n(b % nodes));
+            prop_assert_eq!(shortest_hops(&t.graph, &gt, a, b), hops_from_one_end(nodes, &edges, &gt, a, b), "{:?} to {:?}", a, b);
+        }
+    }
 }
 
 #[test]
