@@ -63,9 +63,9 @@ const AHEAD_EVENTS: usize = 16;
 const PREFETCH_STEPS: [(usize, Step); 4] =
     [(12, Step::Records), (8, Step::Contents), (4, Step::Node(Lookahead::Tables)), (1, Step::Node(Lookahead::Entries))];
 const _: () = assert!(PREFETCH_STEPS[0].0 < AHEAD_EVENTS, "the first step looks furthest ahead");
-/// The same for the loop checker's walk over nodes: the process record, then where its
-/// routes are indexed, then the route entries.
-const CHECK_PREFETCH_STEPS: [(usize, Option<Lookahead>); 3] = [(8, None), (4, Some(Lookahead::Tables)), (1, Some(Lookahead::Entries))];
+/// The same for the loop checker's walk over nodes: the process record, then its forwarding
+/// table (the checker needs no neighbour entry).
+const CHECK_PREFETCH_STEPS: [(usize, Option<Lookahead>); 2] = [(8, None), (3, Some(Lookahead::Tables))];
 
 /// One step of fetching an event's memory ahead.
 #[derive(Copy, Clone, Debug)]

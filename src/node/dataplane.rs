@@ -20,7 +20,7 @@ pub(crate) struct PendingProbe {
 impl Node {
     /// Hands a packet to the next hop toward `d.dst`; returns that neighbour's slot.
     pub(super) fn route_data(&mut self, d: &Data<'_>) -> Result<u16, CommandError> {
-        let Some((via, _, _)) = self.forwarding_route(d.dst) else {
+        let Some(via) = self.forwarding_via(d.dst) else {
             self.stats.data_no_route += 1;
             return Err(CommandError::NoRoute(d.dst));
         };

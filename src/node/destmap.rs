@@ -73,7 +73,9 @@ impl<V> DestMap<V> {
         DestMap { entries: Vec::new(), dense: Vec::new(), sparse: IndexMap::default(), sparse_filter: Default::default(), layout }
     }
 
-    fn slot(&self, id: NodeId) -> Option<usize> {
+    /// `id`'s dense slot, whether or not it is held: its place in arrays kept beside the
+    /// map (the routing table's forwarding table).
+    pub fn slot(&self, id: NodeId) -> Option<usize> {
         let slot = match self.layout {
             Layout::Flat if area::is_area(id) => return None,
             Layout::Flat => id.0,
@@ -96,12 +98,6 @@ impl<V> DestMap<V> {
             }
         };
         (i != NONE).then_some(i as usize)
-    }
-
-    /// Where `id`'s position is kept, when arithmetic finds it: reading nothing, so a driver
-    /// can fetch it ahead (see `Node::datagram_memory`).
-    pub fn index_cell(&self, id: NodeId) -> Option<&u32> {
-        self.dense.get(self.slot(id)?)
     }
 
     pub fn get(&self, id: NodeId) -> Option<&V> {

@@ -746,7 +746,7 @@ impl Node {
     }
 
     pub fn next_hop(&self, dest: NodeId) -> Option<NodeId> {
-        self.route(dest).map(|r| r.next_hop)
+        self.keys[usize::from(self.forwarding_via(dest)?)].map(|(_, id)| id)
     }
 
     /// Destinations this node holds state for (reachable or remembered).

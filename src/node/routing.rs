@@ -11,6 +11,7 @@
 //! every route feasible again.
 
 use super::destmap::DestMap;
+use super::neighbour::Neighbour;
 use super::{Event, Incident, Lookahead, Node};
 use crate::area::{self, AreaPlan};
 use crate::ids::{Dest, IfIndex, NodeId};
@@ -172,7 +173,15 @@ pub(crate) struct RouteTable {
     /// which drivers do after every input, does not walk every request.
     next_request_at: Option<Instant>,
     scratch: Vec<NodeId>,
+    /// The forwarding table: by dense slot of `dests`, the selected route's next-hop slot,
+    /// `NO_VIA` for none (or no entry). A compact copy of what `selected` says, written with
+    /// it: forwarding a packet, and each step of the simulator's loop checker, reads two
+    /// bytes here instead of an index slot and then an entry, a cache miss each at scale.
+    fib: Vec<u16>,
 }
+
+/// No next hop, in the forwarding table.
+const NO_VIA: u16 = u16::MAX;
 
 impl RouteTable {
     /// An empty table for a node routing flat (`plan` is `None`) or as a member of an area.
@@ -184,6 +193,7 @@ impl RouteTable {
             forwarded: IndexMap::default(),
             next_request_at: None,
             scratch: Vec::new(),
+            fib: Vec::new(),
         }
     }
 
@@ -199,6 +209,7 @@ impl RouteTable {
         self.dests.heap_bytes()
             + self.batches.iter().map(|b| b.dests.capacity()).sum::<usize>() * size_of::<NodeId>()
             + self.scratch.capacity() * size_of::<NodeId>()
+            + self.fib.capacity() * size_of::<u16>()
             + self.requests.capacity() * (size_of::<(u64, NodeId, Request)>() + index)
             + self.forwarded.capacity() * (size_of::<(u64, NodeId, Forwarded)>() + index)
     }
@@ -207,6 +218,22 @@ impl RouteTable {
     /// (next-hop slot, metric, seqno) of the selected route.
     pub fn selected(&self, dest: NodeId) -> Option<(u16, u16, u16)> {
         self.dests.get(dest)?.selected.map(|s| (s.via, s.metric, s.seqno))
+    }
+
+    /// The next-hop slot of `dest`'s selected route, from the forwarding table: `None` when
+    /// `dest` has no dense slot (ask the entry), else whether it has one.
+    fn fib_via(&self, dest: NodeId) -> Option<Option<u16>> {
+        let slot = self.dests.slot(dest)?;
+        Some(self.fib.get(slot).copied().filter(|&via| via != NO_VIA))
+    }
+
+    /// Records `selected`'s next hop in the forwarding table.
+    fn write_fib(&mut self, dest: NodeId, selected: Option<Selected>) {
+        let Some(slot) = self.dests.slot(dest) else { return };
+        if slot >= self.fib.len() {
+            self.fib.resize(slot + 1, NO_VIA);
+        }
+        self.fib[slot] = selected.map_or(NO_VIA, |s| s.via);
     }
 
     /// The metric the neighbour in slot `via` offers for `dest`, if it offers a route.
@@ -266,6 +293,25 @@ impl Node {
         }
     }
 
+    /// The next-hop slot of [`Node::forwarding_route`], read from the forwarding table
+    /// wherever it holds the answer (every id but the halo's).
+    pub(super) fn forwarding_via(&self, dst: NodeId) -> Option<u16> {
+        if area::is_area(dst) {
+            return None;
+        }
+        // Ids with a dense slot are our own area's members (or any node, routing flat): no
+        // area route stands in for them.
+        let via = match self.routes.fib_via(dst) {
+            Some(via) => via,
+            None => match self.routes.dests.get(dst) {
+                Some(e) => e.selected.map(|s| s.via),
+                None => self.routes.fib_via(self.area_key(dst)?).flatten(),
+            },
+        };
+        debug_assert_eq!(via, self.forwarding_route(dst).map(|r| r.0), "the forwarding table disagrees for {dst:?}");
+        via
+    }
+
     /// The area route that forwarding to `dst`, a node outside this node's area, falls back on.
     fn area_key(&self, dst: NodeId) -> Option<NodeId> {
         let (mine, plan) = (self.area?, self.cfg.area_starts.as_ref()?);
@@ -273,28 +319,27 @@ impl Node {
         (theirs != mine).then(|| area::area_id(theirs))
     }
 
-    /// Reports to `fetch`, as (address, bytes), the memory looking up the route to `dst`
-    /// ([`Node::route`], forwarding) reads at `stage`: `dst`'s entry and, in case the node
-    /// holds none, its area's, and the neighbour keys the next hop is read from. A hint, as
-    /// [`Node::datagram_memory`].
+    /// Reports to `fetch`, as (address, bytes), the memory forwarding to `dst` reads at
+    /// `stage`: the neighbour keys and the forwarding table's cell for `dst` or its area,
+    /// then the entry of the neighbour the packet leaves through (its address). A hint, as
+    /// [`Node::datagram_memory`]; a halo destination's entry is not reported. The loop
+    /// checker, which needs no address, asks only for the tables.
     pub fn route_memory(&self, stage: Lookahead, dst: NodeId, fetch: &mut impl FnMut(*const u8, usize)) {
         if area::is_area(dst) {
             return;
         }
-        if stage == Lookahead::Tables {
-            fetch(self.keys.as_ptr().cast(), size_of_val(self.keys.as_slice()));
-        }
-        for key in [Some(dst), self.area_key(dst)].into_iter().flatten() {
-            match stage {
-                Lookahead::Tables => {
-                    if let Some(cell) = self.routes.dests.index_cell(key) {
-                        fetch(std::ptr::from_ref(cell).cast(), size_of::<u32>());
-                    }
+        let key = if self.routes.dests.slot(dst).is_some() { Some(dst) } else { self.area_key(dst) };
+        let Some(slot) = key.and_then(|k| self.routes.dests.slot(k)) else { return };
+        match stage {
+            Lookahead::Tables => {
+                fetch(self.keys.as_ptr().cast(), size_of_val(self.keys.as_slice()));
+                if let Some(cell) = self.routes.fib.get(slot) {
+                    fetch(std::ptr::from_ref(cell).cast(), size_of::<u16>());
                 }
-                Lookahead::Entries => {
-                    if let Some(entry) = self.routes.dests.get(key) {
-                        fetch(std::ptr::from_ref(entry).cast(), size_of::<DestEntry>());
-                    }
+            }
+            Lookahead::Entries => {
+                if let Some(nb) = self.routes.fib.get(slot).and_then(|&via| self.neighbours.get(usize::from(via))) {
+                    fetch(std::ptr::from_ref(nb).cast(), size_of::<Option<Neighbour>>());
                 }
             }
         }
@@ -477,6 +522,7 @@ impl Node {
         if best.is_some() {
             e.last_reachable = now;
         }
+        self.routes.write_fib(dest, best);
         let urgency = match (advertised, best) {
             (a, None) if a.is_some_and(|a| a.metric != INF) => Pending::Soon,
             (_, None) => Pending::None,
