@@ -433,11 +433,19 @@ impl Partition {
                 if let Some(node) = node {
                     prefetch_record(node);
                 }
-                if let Some((_, bytes)) = frame {
-                    prefetch(bytes.as_ptr(), bytes.len());
+                match frame {
+                    Some((_, bytes)) => prefetch(bytes.as_ptr(), bytes.len()),
+                    // A timer is a hello round more often than not: a frame on every interface.
+                    None => prefetch(sn.ifaces.as_ptr().cast(), size_of_val(sn.ifaces.as_slice())),
                 }
             }
-            (Step::Node(stage), Some(node), Some((iface, bytes))) => node.datagram_memory(stage, IfIndex(iface), bytes, prefetch),
+            (Step::Node(stage), Some(node), Some((iface, bytes))) => {
+                node.datagram_memory(stage, IfIndex(iface), bytes, prefetch);
+                // A data frame is forwarded on one of them.
+                if stage == Lookahead::Tables && x0tta6bl4::wire::peek_frame(bytes).is_some_and(|(_, dst)| dst.is_some()) {
+                    prefetch(sn.ifaces.as_ptr().cast(), size_of_val(sn.ifaces.as_slice()));
+                }
+            }
             (Step::Node(_), _, _) => {}
         }
     }
