@@ -1008,8 +1008,16 @@ impl<'a> Simulation<'a> {
             self.observed.append(&mut partition.observed);
         }
         let mut observed = std::mem::take(&mut self.observed);
-        // Stable: one node's events stay in the order it produced them.
-        observed.sort_by_key(|e| (e.t, e.node));
+        // Into (time, node) order, stably: one node's events stay in the order it produced
+        // them. Each partition's are in time order already, so one partition's need sorting
+        // only among events of one instant; a whole sort, at the cold start's tens of
+        // thousands of route events per hand-over, was a twelfth of its instructions.
+        if !observed.is_sorted_by_key(|e| e.t) {
+            observed.sort_by_key(|e| e.t);
+        }
+        for instant in observed.chunk_by_mut(|a, b| a.t == b.t) {
+            instant.sort_by_key(|e| e.node);
+        }
         for e in observed.drain(..) {
             self.observe(e);
         }
