@@ -55,8 +55,8 @@ pub struct AreaPlan {
     /// The area of id `b << shift`, for every `b` up to the last area's start: an id's area
     /// is then between those of its bucket's two ends, and with buckets no wider than the
     /// narrowest area that is one or two areas. Forwarding and the simulator's loop checker
-    /// find an id's area for nearly every foreign destination they look up, and a binary
-    /// search over a hundred areas was a tenth of the checker's instructions.
+    /// find an id's area for nearly every foreign destination they look up: with a hundred
+    /// areas a binary search took seven steps, three times per loop-checker lookup.
     index: Arc<[u32]>,
     shift: u32,
 }
