@@ -100,6 +100,12 @@ impl<V> DestMap<V> {
         (i != NONE).then_some(i as usize)
     }
 
+    /// Where `id`'s position is kept, when arithmetic finds it: reading nothing, so a driver
+    /// can fetch it ahead (see `Node::datagram_memory`).
+    pub fn index_cell(&self, id: NodeId) -> Option<&u32> {
+        self.dense.get(self.slot(id)?)
+    }
+
     pub fn get(&self, id: NodeId) -> Option<&V> {
         self.index_of(id).map(|i| &self.entries[i].1)
     }

@@ -281,10 +281,12 @@ pub struct OutputBuffers {
 /// once they have arrived, for the entries found through them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Lookahead {
-    /// Where the sender's key is looked up and where a data frame's route is indexed.
+    /// Where the sender's key is looked up, and a data frame's next hop (the forwarding
+    /// table) or a control frame's first updates' entries are indexed.
     Tables,
-    /// The sender's neighbour entry and the data frame's route entry. Finding them reads what
-    /// `Tables` reported.
+    /// The sender's neighbour entry, and the neighbour a data frame leaves through or the
+    /// route entries of a control frame's first updates. Finding them reads what `Tables`
+    /// reported.
     Entries,
 }
 
@@ -597,8 +599,9 @@ impl Node {
                 }
             }
         }
-        if let Some(dst) = dst {
-            self.route_memory(stage, dst, &mut fetch);
+        match dst {
+            Some(dst) => self.route_memory(stage, dst, &mut fetch),
+            None => self.update_memory(stage, datagram, &mut fetch),
         }
     }
 

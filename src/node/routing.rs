@@ -16,7 +16,7 @@ use super::{Event, Incident, Lookahead, Node};
 use crate::area::{self, AreaPlan};
 use crate::ids::{Dest, IfIndex, NodeId};
 use crate::time::Instant;
-use crate::wire::{METRIC_INFINITY as INF, Tlv, seqno_newer};
+use crate::wire::{self, METRIC_INFINITY as INF, Tlv, TlvIter, seqno_newer};
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 use std::time::Duration;
@@ -24,6 +24,9 @@ use std::time::Duration;
 /// Routes kept per destination: the best few neighbours' offers. A fixed array keeps a
 /// destination's state in one cache-friendly block.
 pub(crate) const ROUTES_PER_DEST: usize = 4;
+/// TLVs of a control frame whose route entries are fetched ahead: a cold start's frames
+/// carry a few updates; a dump's hundreds would flood the processor's queue of misses.
+const UPDATE_HINTS_MAX: usize = 8;
 /// A change of our metric smaller than half a hop waits for the periodic dump.
 const TRIGGER_METRIC_DELTA: u16 = super::LINK_COST_UNIT / 2;
 /// An unfeasible offer shorter than our route by this much is worth a seqno request.
@@ -340,6 +343,31 @@ impl Node {
             Lookahead::Entries => {
                 if let Some(nb) = self.routes.fib.get(slot).and_then(|&via| self.neighbours.get(usize::from(via))) {
                     fetch(std::ptr::from_ref(nb).cast(), size_of::<Option<Neighbour>>());
+                }
+            }
+        }
+    }
+
+    /// Reports, as `route_memory` does for a data frame, the route entries the first
+    /// updates of a control frame read: at a cold start and in route dumps, each update's
+    /// first read of its entry is a miss. Only entries found by arithmetic (our area's
+    /// members, areas) are reported.
+    pub(super) fn update_memory(&self, stage: Lookahead, datagram: &[u8], fetch: &mut impl FnMut(*const u8, usize)) {
+        let body = datagram.get(wire::HEADER_LEN..datagram.len().saturating_sub(wire::TRAILER_LEN)).unwrap_or_default();
+        for tlv in TlvIter::new(body).take(UPDATE_HINTS_MAX) {
+            let Ok(Tlv::Update { dest, .. }) = tlv else { continue };
+            match stage {
+                Lookahead::Tables => {
+                    if let Some(cell) = self.routes.dests.index_cell(dest) {
+                        fetch(std::ptr::from_ref(cell).cast(), size_of::<u32>());
+                    }
+                }
+                Lookahead::Entries => {
+                    if self.routes.dests.slot(dest).is_some()
+                        && let Some(entry) = self.routes.dests.get(dest)
+                    {
+                        fetch(std::ptr::from_ref(entry).cast(), size_of::<DestEntry>());
+                    }
                 }
             }
         }
