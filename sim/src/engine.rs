@@ -436,9 +436,9 @@ impl Partition {
                     prefetch_record(node);
                 }
                 match frame {
-                    Some((_, bytes)) => prefetch(bytes.as_ptr(), bytes.len()),
+                    Some((_, bytes)) => prefetch_record(bytes.as_slice()),
                     // A timer is a hello round more often than not: a frame on every interface.
-                    None => prefetch(sn.ifaces.as_ptr().cast(), size_of_val(sn.ifaces.as_slice())),
+                    None => prefetch_record(sn.ifaces.as_slice()),
                 }
             }
             (Step::Node(stage), Some((iface, bytes))) => {
@@ -446,7 +446,7 @@ impl Partition {
                 node.datagram_memory(stage, IfIndex(iface), bytes, prefetch);
                 // A data frame is forwarded on one of them.
                 if stage == Lookahead::Tables && x0tta6bl4::wire::peek_frame(bytes).is_some_and(|(_, dst)| dst.is_some()) {
-                    prefetch(sn.ifaces.as_ptr().cast(), size_of_val(sn.ifaces.as_slice()));
+                    prefetch_record(sn.ifaces.as_slice());
                 }
             }
             (Step::Node(_), None) => {}
@@ -1526,8 +1526,8 @@ fn prefetch(at: *const u8, bytes: usize) {
     let _ = (at, bytes);
 }
 
-/// [`prefetch`] for the record `at`.
+/// [`prefetch`] for the record (or slice of records) `at`.
 #[inline(always)]
-fn prefetch_record<T>(at: &T) {
-    prefetch(std::ptr::from_ref(at).cast(), size_of::<T>());
+fn prefetch_record<T: ?Sized>(at: &T) {
+    prefetch(std::ptr::from_ref(at).cast(), size_of_val(at));
 }

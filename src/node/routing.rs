@@ -331,8 +331,7 @@ impl Node {
         if area::is_area(dst) {
             return;
         }
-        let key = if self.routes.dests.slot(dst).is_some() { Some(dst) } else { self.area_key(dst) };
-        let Some(slot) = key.and_then(|k| self.routes.dests.slot(k)) else { return };
+        let Some(slot) = self.routes.dests.slot(dst).or_else(|| self.routes.dests.slot(self.area_key(dst)?)) else { return };
         match stage {
             Lookahead::Tables => {
                 fetch(self.keys.as_ptr().cast(), size_of_val(self.keys.as_slice()));
