@@ -163,6 +163,9 @@ struct Iface {
     tx: Direction,
 }
 
+// A hello round walks all of a node's interfaces: each cache line here is one more miss.
+const _: () = assert!(size_of::<Iface>() <= 88, "an interface record grew");
+
 struct SimNode {
     node: Option<Box<Node>>,
     status: Status,
@@ -191,6 +194,9 @@ impl SimNode {
 struct Link {
     ends: [NodeId; 2],
     ifaces: [IfIndex; 2],
+    /// Each direction's behaviour without impairments, by side. Only faults read it: the
+    /// sending interface's record, which every frame reads, holds what applies now.
+    base: [LinkParams; 2],
     degrades: Vec<(u32, Degrade)>,
     /// Replay attackers on this link: (fault instance, delay in ns).
     replays: Vec<(u32, u64)>,
@@ -433,7 +439,7 @@ impl Partition {
             }
             (Step::Contents, frame) => {
                 if let Some(node) = sn.node.as_deref() {
-                    prefetch_record(node);
+                    node.input_memory(prefetch);
                 }
                 match frame {
                     Some((_, bytes)) => prefetch_record(bytes.as_slice()),
@@ -733,7 +739,7 @@ impl Partition {
             for (at, step) in CHECK_PREFETCH_STEPS {
                 let Some(later) = self.nodes.get(k + at).and_then(SimNode::process) else { continue };
                 match step {
-                    None => prefetch_record(later),
+                    None => later.input_memory(prefetch),
                     Some(stage) => dests.iter().for_each(|&d| later.route_memory(stage, d, &mut prefetch)),
                 }
             }
@@ -816,7 +822,8 @@ impl<'a> Simulation<'a> {
             };
             let (da, db) = (dir(0), dir(1));
             // Impairments only add delay, so the base latency bounds every arrival.
-            lookahead = lookahead.min(da.base.latency_ns).min(db.base.latency_ns);
+            lookahead = lookahead.min(da.params.latency_ns).min(db.params.latency_ns);
+            let base = [da.params, db.params];
             let ia = IfIndex(nodes[a].ifaces.len() as u16);
             let ib = IfIndex(nodes[b].ifaces.len() as u16);
             nodes[a].ifaces.push(Iface { link: id as u32, peer: b as u32, peer_iface: ib.0, tx: da });
@@ -824,6 +831,7 @@ impl<'a> Simulation<'a> {
             links.push(Link {
                 ends: [NodeId(a as u32), NodeId(b as u32)],
                 ifaces: [ia, ib],
+                base,
                 degrades: Vec::new(),
                 replays: Vec::new(),
             });
@@ -1387,7 +1395,7 @@ impl<'a> Simulation<'a> {
             let (node, iface) = (link.ends[side].0, link.ifaces[side].index());
             let partition = &mut self.partitions[self.world.partition_of(node)];
             let tx = &mut partition.nodes[(node - partition.first) as usize].ifaces[iface].tx;
-            tx.params = link.degrades.iter().fold(tx.base, |p, (_, d)| p.degraded(d));
+            tx.params = link.degrades.iter().fold(link.base[side], |p, (_, d)| p.degraded(d));
         }
     }
 

@@ -23,9 +23,11 @@ pub(crate) struct DetectorParams {
     pub z_milli: u64,
 }
 
+/// The window's ring comes last (`repr(C)`): a node configured for fewer than
+/// `DETECTOR_WINDOW_MAX` gaps never touches its tail (see [`PhiDetector::bytes_used`]).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct PhiDetector {
-    gaps_us: [u32; DETECTOR_WINDOW_MAX],
     len: u16,
     next: u16,
     sum_us: u64,
@@ -34,6 +36,7 @@ pub(crate) struct PhiDetector {
     /// When phi crosses the threshold, recomputed whenever an input changes it so that
     /// asking (on every wake-up computation) costs nothing.
     deadline: Instant,
+    gaps_us: [u32; DETECTOR_WINDOW_MAX],
 }
 
 impl PhiDetector {
@@ -90,6 +93,11 @@ impl PhiDetector {
     /// Forgets history (after the neighbour was down or restarted).
     pub fn reset(&mut self, now: Instant, p: &DetectorParams, announced: Duration) {
         *self = PhiDetector::new(now, p, announced);
+    }
+
+    /// The leading bytes of a detector that one with `p`'s window ever reads.
+    pub fn bytes_used(p: &DetectorParams) -> usize {
+        std::mem::offset_of!(PhiDetector, gaps_us) + size_of::<u32>() * usize::from(p.window).clamp(1, DETECTOR_WINDOW_MAX)
     }
 
     /// When phi crosses the threshold.

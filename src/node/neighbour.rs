@@ -42,7 +42,10 @@ pub(crate) struct Confirm {
     pub next_at: Instant,
 }
 
+/// One neighbour's entry. The failure detector comes last (`repr(C)`), so the unused tail
+/// of its window ends the entry: [`Neighbour::bytes_used`] is what a frame from it reads.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct Neighbour {
     pub iface: IfIndex,
     pub id: NodeId,
@@ -61,7 +64,6 @@ pub(crate) struct Neighbour {
     // What the neighbour tells us about our hellos.
     pub txcost: u16,
     srtt_us: Option<u32>,
-    pub detector: PhiDetector,
     pub confirm: Option<Confirm>,
     /// Cached link cost; `u16::MAX` when not usable.
     pub cost: u16,
@@ -71,9 +73,19 @@ pub(crate) struct Neighbour {
     /// A frame from this neighbour reached our kernel after this instant and never reached
     /// the node (see `kernel`); `Instant::ZERO` until that happens.
     pub kernel_heard_after: Instant,
+    pub detector: PhiDetector,
 }
 
+// A neighbour slot's `Option` costs no tag before the entry, so the entry's offsets are
+// the slot's.
+const _: () = assert!(size_of::<Option<Neighbour>>() == size_of::<Neighbour>());
+
 impl Neighbour {
+    /// The leading bytes of an entry that a node with detector parameters `p` ever reads.
+    pub fn bytes_used(p: &DetectorParams) -> usize {
+        std::mem::offset_of!(Neighbour, detector) + PhiDetector::bytes_used(p)
+    }
+
     pub fn new(iface: IfIndex, id: NodeId, addr: PeerAddr, incarnation: u32, now: Instant, p: &DetectorParams) -> Self {
         let announced = Duration::from_millis(100);
         Neighbour {

@@ -159,10 +159,21 @@ fn add_metric(advertised: u16, cost: u16) -> u16 {
     }
 }
 
+/// Fields in declaration order (`repr(C)`): what forwarding and updates read first, the
+/// request maps, read only while requests are out, last (see `Node`'s layout).
+#[repr(C)]
 pub(crate) struct RouteTable {
     dests: DestMap<DestEntry>,
+    /// The forwarding table: by dense slot of `dests`, the selected route's next-hop slot,
+    /// `NO_VIA` for none (or no entry). A compact copy of what `selected` says, written with
+    /// it: forwarding a packet, and each step of the simulator's loop checker, reads two
+    /// bytes here instead of an index slot and then an entry, a cache miss each at scale.
+    fib: Vec<u16>,
     /// Triggered updates waiting, by urgency: [Later, Soon, Now].
     batches: [Batch; 3],
+    /// The earliest `resend_at` among `requests`, kept so that computing the next wake-up,
+    /// which drivers do after every input, does not walk every request.
+    next_request_at: Option<Instant>,
     /// Seqno and route requests outstanding, by destination. Few at a time, so they live
     /// here rather than in every `DestEntry`, which stays small (the table holds hundreds).
     /// Removal is `swap_remove`: resends go out in a fixed order.
@@ -172,15 +183,7 @@ pub(crate) struct RouteTable {
     /// once, and one request toward the destination answers them all. Entries past `until`
     /// are dropped by the periodic update.
     forwarded: IndexMap<NodeId, Forwarded, FxBuildHasher>,
-    /// The earliest `resend_at` among `requests`, kept so that computing the next wake-up,
-    /// which drivers do after every input, does not walk every request.
-    next_request_at: Option<Instant>,
     scratch: Vec<NodeId>,
-    /// The forwarding table: by dense slot of `dests`, the selected route's next-hop slot,
-    /// `NO_VIA` for none (or no entry). A compact copy of what `selected` says, written with
-    /// it: forwarding a packet, and each step of the simulator's loop checker, reads two
-    /// bytes here instead of an index slot and then an entry, a cache miss each at scale.
-    fib: Vec<u16>,
 }
 
 /// No next hop, in the forwarding table.
