@@ -444,6 +444,26 @@ pub fn peek_frame(bytes: &[u8]) -> Option<(NodeId, Option<NodeId>)> {
     Some((sender, dst))
 }
 
+/// The destinations of a control body's update TLVs, in order, read without decoding or
+/// checking anything else: for hints, like [`peek_frame`]. Hopping from TLV header to TLV
+/// header costs a few instructions per TLV where decoding costs dozens, and the hint asks
+/// for every frame twice. On a malformed body the answer may be wrong or cut short;
+/// [`validate_control`] is what decides.
+pub fn peek_update_dests(body: &[u8]) -> impl Iterator<Item = NodeId> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        while let Some(&[ty, len, ..]) = body.get(pos..) {
+            let value = pos + 2;
+            pos = value + usize::from(len);
+            if ty == Tlv::UPDATE {
+                let dest = body.get(value..value + 4)?;
+                return Some(NodeId(u32::from_be_bytes(dest.try_into().ok()?)));
+            }
+        }
+        None
+    })
+}
+
 /// Iterates the TLVs of a control body. Yields an error once and then stops.
 pub struct TlvIter<'a> {
     body: &'a [u8],

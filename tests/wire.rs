@@ -67,6 +67,8 @@ proptest! {
         prop_assert_eq!(wire::peek_frame(&buf), Some((NodeId(sender), None)));
         let decoded: Vec<Tlv> = TlvIter::new(body).collect::<Result<_, _>>().expect("valid TLVs decode");
         prop_assert_eq!(&decoded[..], &tlvs[..decoded.len()]);
+        let updates: Vec<NodeId> = decoded.iter().filter_map(|t| match *t { Tlv::Update { dest, .. } => Some(dest), _ => None }).collect();
+        prop_assert_eq!(wire::peek_update_dests(body).collect::<Vec<_>>(), updates);
     }
 
     #[test]
@@ -131,6 +133,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1600)) {
         let peeked = wire::peek_frame(&bytes);
+        let _ = wire::peek_update_dests(&bytes).count();
         if let Ok((hdr, body)) = wire::decode_frame(&bytes) {
             let dst = wire::decode_data(body).ok().filter(|_| hdr.kind == FrameKind::Data).map(|d| d.dst);
             if hdr.kind != FrameKind::Data || dst.is_some() {

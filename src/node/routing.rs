@@ -16,7 +16,7 @@ use super::{Event, Incident, Lookahead, Node};
 use crate::area::{self, AreaPlan};
 use crate::ids::{Dest, IfIndex, NodeId};
 use crate::time::Instant;
-use crate::wire::{self, METRIC_INFINITY as INF, Tlv, TlvIter, seqno_newer};
+use crate::wire::{self, METRIC_INFINITY as INF, Tlv, seqno_newer};
 use indexmap::IndexMap;
 use rustc_hash::FxBuildHasher;
 use std::time::Duration;
@@ -24,8 +24,8 @@ use std::time::Duration;
 /// Routes kept per destination: the best few neighbours' offers. A fixed array keeps a
 /// destination's state in one cache-friendly block.
 pub(crate) const ROUTES_PER_DEST: usize = 4;
-/// TLVs of a control frame whose route entries are fetched ahead: a cold start's frames
-/// carry a few updates; a dump's hundreds would flood the processor's queue of misses.
+/// Updates of a control frame whose route entries are fetched ahead: a cold start's frames
+/// carry a few; a dump's hundreds would flood the processor's queue of misses.
 const UPDATE_HINTS_MAX: usize = 8;
 /// A change of our metric smaller than half a hop waits for the periodic dump.
 const TRIGGER_METRIC_DELTA: u16 = super::LINK_COST_UNIT / 2;
@@ -356,8 +356,7 @@ impl Node {
     /// members, areas) are reported.
     pub(super) fn update_memory(&self, stage: Lookahead, datagram: &[u8], fetch: &mut impl FnMut(*const u8, usize)) {
         let body = datagram.get(wire::HEADER_LEN..datagram.len().saturating_sub(wire::TRAILER_LEN)).unwrap_or_default();
-        for tlv in TlvIter::new(body).take(UPDATE_HINTS_MAX) {
-            let Ok(Tlv::Update { dest, .. }) = tlv else { continue };
+        for dest in wire::peek_update_dests(body).take(UPDATE_HINTS_MAX) {
             match stage {
                 Lookahead::Tables => {
                     if let Some(cell) = self.routes.dests.index_cell(dest) {
