@@ -33,6 +33,18 @@ pub struct Phold {
     pub seed: u64,
 }
 
+/// Initial events a model may start with. Each is 24 bytes in either queue (the two runs
+/// take turns), so this is 3 GiB; an unchecked `lps × events_per_lp` asked for hundreds of
+/// gigabytes and the process was killed for it.
+pub const INITIAL_EVENTS_MAX: u64 = 1 << 27;
+
+impl Phold {
+    /// Events the queue holds from the start: `lps × events_per_lp`, without overflow.
+    pub fn initial_events(&self) -> u64 {
+        u64::from(self.lps) * u64::from(self.events_per_lp)
+    }
+}
+
 impl Default for Phold {
     fn default() -> Self {
         Phold { lps: 1024, events_per_lp: 16, remote: 0.1, lookahead: 0.1, events: 20_000_000, seed: 1 }
@@ -90,6 +102,7 @@ struct Model {
 impl Model {
     fn new(p: &Phold) -> Self {
         assert!(p.lps >= 1, "PHOLD needs at least one LP");
+        assert!(p.initial_events() <= INITIAL_EVENTS_MAX, "{} initial events, over INITIAL_EVENTS_MAX", p.initial_events());
         Model {
             rngs: (0..p.lps)
                 .map(|i| SplitMix(u64::from_le_bytes(seed::key(p.seed, "phold", u64::from(i), 0)[..8].try_into().expect("8 bytes"))))
@@ -126,7 +139,7 @@ fn mix(h: u64, t: u64, lp: u32) -> u64 {
 /// The model on the simulator's event queue.
 pub fn run_engine(p: &Phold) -> PholdOutcome {
     let mut m = Model::new(p);
-    let mut q: EventQueue<u32> = EventQueue::with_capacity((p.lps * p.events_per_lp) as usize);
+    let mut q: EventQueue<u32> = EventQueue::with_capacity(p.initial_events() as usize);
     for lp in 0..p.lps {
         for _ in 0..p.events_per_lp {
             let (dt, dest) = m.next(lp);
@@ -148,7 +161,7 @@ pub fn run_engine(p: &Phold) -> PholdOutcome {
 /// The same model on a raw `std::collections::BinaryHeap`: the baseline.
 pub fn run_heap_baseline(p: &Phold) -> PholdOutcome {
     let mut m = Model::new(p);
-    let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> = BinaryHeap::with_capacity((p.lps * p.events_per_lp) as usize);
+    let mut heap: BinaryHeap<Reverse<(u64, u64, u32)>> = BinaryHeap::with_capacity(p.initial_events() as usize);
     let mut seq = 0u64;
     for lp in 0..p.lps {
         for _ in 0..p.events_per_lp {

@@ -73,6 +73,7 @@ pub fn phold(a: &PholdArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.lps >= 1 && a.events_per_lp >= 1, "--lps and --events-per-lp must be at least 1");
     anyhow::ensure!((0.0..=1.0).contains(&a.remote), "--remote is a share between 0 and 1");
     anyhow::ensure!(a.lookahead >= 0.0 && a.lookahead.is_finite(), "--lookahead must be zero or more");
+    anyhow::ensure!(a.events >= 1, "--events must be at least 1");
     let p = Phold {
         lps: a.lps,
         events_per_lp: a.events_per_lp,
@@ -81,6 +82,12 @@ pub fn phold(a: &PholdArgs) -> anyhow::Result<()> {
         events: a.events,
         seed: a.seed,
     };
+    anyhow::ensure!(
+        p.initial_events() <= phold::INITIAL_EVENTS_MAX,
+        "--lps × --events-per-lp is {} initial events, more than the {} (3 GiB of queue) a run may start with: lower one of them",
+        p.initial_events(),
+        phold::INITIAL_EVENTS_MAX
+    );
     let (engine, e) = best_rate(a.repeat, || phold::run_engine(&p));
     let (baseline, b) = best_rate(a.repeat, || phold::run_heap_baseline(&p));
     anyhow::ensure!(e == b, "the engine and the baseline disagree ({e:?} vs {b:?}): they did not do the same work");

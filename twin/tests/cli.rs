@@ -92,6 +92,13 @@ fn bad_input_exits_2_with_the_position() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml: cannot read the scenario"));
     let out = x0(&["run", "--threads", "0", "typo.yaml"], &dir);
     assert_eq!(out.status.code(), Some(2), "bad flags are errors too");
+    // 4 × 10^9 LPs overflowed a u32 product, and asked for 32 GB of random-number state.
+    let out = x0(&["bench", "phold", "--lps", "4000000000", "--events-per-lp", "4"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("16000000000 initial events") && stderr.contains("lower one of them"), "{stderr}");
+    let out = x0(&["bench", "phold", "--events", "0"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
