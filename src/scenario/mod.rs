@@ -707,6 +707,12 @@ impl Scenario {
         if f.workload.probe_interval.is_zero() {
             return Err(at(Location::UNKNOWN, "workload.probe_interval: must be more than 0s".into()));
         }
+        if f.workload.probe_pairs > PROBE_PAIRS_MAX {
+            return Err(at(
+                Location::UNKNOWN,
+                format!("workload.probe_pairs: is {}, expected at most {PROBE_PAIRS_MAX}", f.workload.probe_pairs),
+            ));
+        }
         if f.checks.loop_interval.is_zero() || f.checks.stretch_interval.is_zero() {
             return Err(at(Location::UNKNOWN, "checks: loop_interval and stretch_interval must be more than 0s".into()));
         }
@@ -832,10 +838,56 @@ impl Scenario {
     }
 }
 
+/// The most nodes a generated topology may have. scale-100k is 100,000; a node costs the
+/// simulator tens of kilobytes, so this is already past any machine's memory, and it stops a
+/// typo from asking for the impossible.
+const NODES_MAX: u32 = 10_000_000;
+/// The most links a generated topology may have: at a few hundred bytes each in the
+/// simulator (the link, both interfaces, both neighbour entries), about 8 GB.
+const LINKS_MAX: u64 = 20_000_000;
+/// The most injections one fault entry may make: each is a fault instance to simulate,
+/// evaluate and report (a row of faults.parquet).
+const INJECTIONS_MAX: u32 = 100_000;
+/// The most probed pairs: each sends a probe every `probe_interval`, and the pair list is
+/// drawn before the run starts.
+const PROBE_PAIRS_MAX: u32 = 1_000_000;
+
+/// About how many links a generated topology has, before it is built (`None`: a file).
+fn expected_links(t: &TopologySpec) -> Option<f64> {
+    let pairs = |n: u32| f64::from(n) * (f64::from(n) - 1.0) / 2.0;
+    Some(match t {
+        TopologySpec::Ring { nodes } | TopologySpec::Line { nodes } => f64::from(*nodes),
+        TopologySpec::Grid { rows, cols } => 2.0 * f64::from(*rows) * f64::from(*cols),
+        TopologySpec::RandomGeometric { nodes, radius, degree, .. } => match (radius, degree) {
+            // A disk of radius r covers at most pi r^2 of the unit square.
+            (Some(r), _) => pairs(*nodes) * (std::f64::consts::PI * r * r).min(1.0),
+            (None, d) => f64::from(*nodes) * d.unwrap_or(0.0) / 2.0,
+        },
+        TopologySpec::ErdosRenyi { nodes, p, degree, .. } => match (p, degree) {
+            (Some(p), _) => pairs(*nodes) * p,
+            (None, d) => f64::from(*nodes) * d.unwrap_or(0.0) / 2.0,
+        },
+        TopologySpec::BarabasiAlbert { nodes, m, .. } => f64::from(*nodes) * f64::from(*m),
+        TopologySpec::File { .. } => return None,
+    })
+}
+
 fn check_topology(t: &TopologySpec, origin: &Origin) -> Result<(), ScenarioError> {
+    check_topology_shape(t, origin)?;
+    match expected_links(t) {
+        Some(links) if links > LINKS_MAX as f64 => Err(error_at(
+            origin,
+            Location::UNKNOWN,
+            format!("topology: makes about {links:.0} links, more than the {LINKS_MAX} a simulation may hold: lower its nodes or its degree"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_topology_shape(t: &TopologySpec, origin: &Origin) -> Result<(), ScenarioError> {
     let bad = |msg: String| Err(error_at(origin, Location::UNKNOWN, format!("topology: {msg}")));
     let min_nodes = |n: u32, min: u32, kind: &str| {
-        if n < min || n > 10_000_000 { bad(format!("{kind}.nodes is {n}, expected {min} to 10000000")) } else { Ok(()) }
+        if n < min || n > NODES_MAX { bad(format!("{kind}.nodes is {n}, expected {min} to {NODES_MAX}")) } else { Ok(()) }
     };
     let fraction = |v: Option<f64>, field: &str, max: f64| match v {
         Some(x) if !(x.is_finite() && x > 0.0 && x <= max) => {
@@ -847,8 +899,9 @@ fn check_topology(t: &TopologySpec, origin: &Origin) -> Result<(), ScenarioError
         TopologySpec::Ring { nodes } => min_nodes(*nodes, 3, "ring"),
         TopologySpec::Line { nodes } => min_nodes(*nodes, 2, "line"),
         TopologySpec::Grid { rows, cols } => {
-            if *rows == 0 || *cols == 0 || u64::from(*rows) * u64::from(*cols) < 2 {
-                bad(format!("grid is {rows}x{cols}, expected at least 2 nodes"))
+            let nodes = u64::from(*rows) * u64::from(*cols);
+            if !(2..=u64::from(NODES_MAX)).contains(&nodes) {
+                bad(format!("grid is {rows}x{cols}, {nodes} nodes, expected 2 to {NODES_MAX}"))
             } else {
                 Ok(())
             }
@@ -1039,6 +1092,20 @@ fn convert_fault(
     }
     if matches!(kind, FaultKind::LinkFlap { .. }) && f.duration.is_none() {
         return bad("link_flap needs a `duration`: how long the link flaps".into());
+    }
+    if let Some(e) = f.every {
+        // Injections at `at + k * every` before the end of the run, `count` at most.
+        let fit = (run - f.at).saturating_sub(Duration::from_nanos(1)).as_nanos() / e.as_nanos() + 1;
+        let injections = fit.min(f.count.map_or(u128::MAX, u128::from));
+        if injections > u128::from(INJECTIONS_MAX) {
+            return bad(format!(
+                "every: {} from {} to the end of the run ({}) makes {injections} injections, more than the \
+                 {INJECTIONS_MAX} a fault entry may make: a longer `every`, or a `count`",
+                crate::time::DisplayDuration(e),
+                crate::time::DisplayDuration(f.at),
+                crate::time::DisplayDuration(run)
+            ));
+        }
     }
     let name = f.name.unwrap_or_else(|| format!("{}-{i}", kind.label()));
     Ok(Fault { name, at: f.at, every: f.every, count: f.count, duration: f.duration, kind, location: loc })
