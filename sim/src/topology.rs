@@ -96,9 +96,11 @@ impl Topology {
         2.0 * self.edge_count() as f64 / f64::from(self.node_count().max(1))
     }
 
-    /// Builds the topology a scenario describes. `base` is the scenario's directory (file
-    /// paths are relative to it); `seed` draws random graphs unless the spec fixes one.
+    /// Builds the topology a scenario describes, once [`TopologySpec::check`] passes. `base`
+    /// is the scenario's directory (file paths are relative to it); `seed` draws random
+    /// graphs unless the spec fixes one.
     pub fn from_spec(spec: &TopologySpec, base: &Path, seed: u64) -> Result<Topology, TopologyError> {
+        spec.check().map_err(TopologyError::Generate)?;
         let rng = |fixed: Option<u64>| crate::seed::stream(fixed.unwrap_or(seed), "topology", 0, 0);
         match spec {
             TopologySpec::Ring { nodes } => Ok(ring(*nodes)),

@@ -873,68 +873,71 @@ fn expected_links(t: &TopologySpec) -> Option<f64> {
 }
 
 fn check_topology(t: &TopologySpec, origin: &Origin) -> Result<(), ScenarioError> {
-    check_topology_shape(t, origin)?;
-    match expected_links(t) {
-        Some(links) if links > LINKS_MAX as f64 => Err(error_at(
-            origin,
-            Location::UNKNOWN,
-            format!("topology: makes about {links:.0} links, more than the {LINKS_MAX} a simulation may hold: lower its nodes or its degree"),
-        )),
-        _ => Ok(()),
-    }
+    let location = match t {
+        TopologySpec::File { path, .. } => path.referenced,
+        _ => Location::UNKNOWN,
+    };
+    t.check().map_err(|msg| error_at(origin, location, format!("topology: {msg}")))
 }
 
-fn check_topology_shape(t: &TopologySpec, origin: &Origin) -> Result<(), ScenarioError> {
-    let bad = |msg: String| Err(error_at(origin, Location::UNKNOWN, format!("topology: {msg}")));
-    let min_nodes = |n: u32, min: u32, kind: &str| {
-        if n < min || n > NODES_MAX { bad(format!("{kind}.nodes is {n}, expected {min} to {NODES_MAX}")) } else { Ok(()) }
-    };
-    let fraction = |v: Option<f64>, field: &str, max: f64| match v {
-        Some(x) if !(x.is_finite() && x > 0.0 && x <= max) => {
-            bad(format!("{field} is {x}, expected a number above 0 and at most {max}"))
-        }
-        _ => Ok(()),
-    };
-    match t {
-        TopologySpec::Ring { nodes } => min_nodes(*nodes, 3, "ring"),
-        TopologySpec::Line { nodes } => min_nodes(*nodes, 2, "line"),
-        TopologySpec::Grid { rows, cols } => {
-            let nodes = u64::from(*rows) * u64::from(*cols);
-            if !(2..=u64::from(NODES_MAX)).contains(&nodes) {
-                bad(format!("grid is {rows}x{cols}, {nodes} nodes, expected 2 to {NODES_MAX}"))
-            } else {
-                Ok(())
+impl TopologySpec {
+    /// Checks a generator's parameters and the limits on its size (nodes, and links as
+    /// estimated before building); the error names the field and what it should be. A
+    /// file's contents are checked when it is read. Scenarios are checked on load, and the
+    /// simulator's `Topology::from_spec` checks again, so that a spec from anywhere else
+    /// (`x0 topo`) is refused before anything is built.
+    pub fn check(&self) -> Result<(), String> {
+        let min_nodes = |n: u32, min: u32, kind: &str| {
+            if n < min || n > NODES_MAX { Err(format!("{kind}.nodes is {n}, expected {min} to {NODES_MAX}")) } else { Ok(()) }
+        };
+        let fraction = |v: Option<f64>, field: &str, max: f64| match v {
+            Some(x) if !(x.is_finite() && x > 0.0 && x <= max) => {
+                Err(format!("{field} is {x}, expected a number above 0 and at most {max}"))
+            }
+            _ => Ok(()),
+        };
+        match self {
+            TopologySpec::Ring { nodes } => min_nodes(*nodes, 3, "ring")?,
+            TopologySpec::Line { nodes } => min_nodes(*nodes, 2, "line")?,
+            TopologySpec::Grid { rows, cols } => {
+                let nodes = u64::from(*rows) * u64::from(*cols);
+                if !(2..=u64::from(NODES_MAX)).contains(&nodes) {
+                    return Err(format!("grid is {rows}x{cols}, {nodes} nodes, expected 2 to {NODES_MAX}"));
+                }
+            }
+            TopologySpec::RandomGeometric { nodes, radius, degree, .. } => {
+                min_nodes(*nodes, 2, "random_geometric")?;
+                if radius.is_some() == degree.is_some() {
+                    return Err("random_geometric needs exactly one of `radius` or `degree`".into());
+                }
+                fraction(*radius, "random_geometric.radius", 1.5)?;
+                fraction(*degree, "random_geometric.degree", f64::from(*nodes))?;
+            }
+            TopologySpec::ErdosRenyi { nodes, p, degree, .. } => {
+                min_nodes(*nodes, 2, "erdos_renyi")?;
+                if p.is_some() == degree.is_some() {
+                    return Err("erdos_renyi needs exactly one of `p` or `degree`".into());
+                }
+                fraction(*p, "erdos_renyi.p", 1.0)?;
+                fraction(*degree, "erdos_renyi.degree", f64::from(*nodes))?;
+            }
+            TopologySpec::BarabasiAlbert { nodes, m, .. } => {
+                min_nodes(*nodes, 2, "barabasi_albert")?;
+                if *m == 0 || *m >= *nodes {
+                    return Err(format!("barabasi_albert.m is {m}, expected 1 to nodes - 1"));
+                }
+            }
+            TopologySpec::File { path, .. } => {
+                if path.value.trim().is_empty() {
+                    return Err("file.path: must not be empty".into());
+                }
             }
         }
-        TopologySpec::RandomGeometric { nodes, radius, degree, .. } => {
-            min_nodes(*nodes, 2, "random_geometric")?;
-            if radius.is_some() == degree.is_some() {
-                return bad("random_geometric needs exactly one of `radius` or `degree`".into());
-            }
-            fraction(*radius, "random_geometric.radius", 1.5)?;
-            fraction(*degree, "random_geometric.degree", f64::from(*nodes))
-        }
-        TopologySpec::ErdosRenyi { nodes, p, degree, .. } => {
-            min_nodes(*nodes, 2, "erdos_renyi")?;
-            if p.is_some() == degree.is_some() {
-                return bad("erdos_renyi needs exactly one of `p` or `degree`".into());
-            }
-            fraction(*p, "erdos_renyi.p", 1.0)?;
-            fraction(*degree, "erdos_renyi.degree", f64::from(*nodes))
-        }
-        TopologySpec::BarabasiAlbert { nodes, m, .. } => {
-            min_nodes(*nodes, 2, "barabasi_albert")?;
-            if *m == 0 || *m >= *nodes {
-                return bad(format!("barabasi_albert.m is {m}, expected 1 to nodes - 1"));
-            }
-            Ok(())
-        }
-        TopologySpec::File { path, .. } => {
-            if path.value.trim().is_empty() {
-                Err(error_at(origin, path.referenced, "topology.file.path: must not be empty"))
-            } else {
-                Ok(())
-            }
+        match expected_links(self) {
+            Some(links) if links > LINKS_MAX as f64 => Err(format!(
+                "makes about {links:.0} links, more than the {LINKS_MAX} a simulation may hold: lower its nodes or its degree"
+            )),
+            _ => Ok(()),
         }
     }
 }

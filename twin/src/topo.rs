@@ -2,7 +2,7 @@
 //! describe it or export it as DOT.
 
 use crate::out::outln;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use std::path::Path;
 use x0_sim::Topology;
 use x0tta6bl4::scenario::TopologySpec;
@@ -58,7 +58,7 @@ pub fn build(spec: &str, seed: u64) -> anyhow::Result<Topology> {
     };
     let spec: TopologySpec = serde_saphyr::from_str(&yaml)
         .map_err(|e| anyhow::anyhow!("{}", e.render_with_options(serde_saphyr::render_options! { source_name: Some("spec") })))?;
-    Topology::from_spec(&spec, Path::new("."), seed).context("building the topology")
+    Ok(Topology::from_spec(&spec, Path::new("."), seed)?)
 }
 
 pub fn topo(args: &TopoArgs) -> anyhow::Result<()> {

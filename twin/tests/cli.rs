@@ -115,6 +115,19 @@ fn validate_and_topo() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("nodes 11, links 14"));
     let out = x0(&["topo", "grid:3"], &repo);
     assert_eq!(out.status.code(), Some(2));
+    // Specs given here skip scenario loading; these panicked, allocated 79 GB, or built a
+    // one-node ring linked to itself.
+    for (spec, says) in [
+        ("{random_geometric: {nodes: 10}}", "random_geometric needs exactly one of `radius` or `degree`"),
+        ("grid:100000x100000", "grid is 100000x100000, 10000000000 nodes, expected 2 to 10000000"),
+        ("ring:1", "ring.nodes is 1, expected 3 to 10000000"),
+        ("barabasi_albert:5:9", "barabasi_albert.m is 9, expected 1 to nodes - 1"),
+    ] {
+        let out = x0(&["topo", spec], &repo);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert!(stderr.contains(says) && !stderr.contains("panicked"), "{spec}: {stderr}");
+    }
 }
 
 /// The report fields that do not depend on wall time or on how the sweep was split.
