@@ -27,6 +27,19 @@ fn ns(ms: f64) -> u64 {
     (ms * 1e6).round() as u64
 }
 
+/// Creates the output directory `out` and checks that files can be written in it, before
+/// a run that may take minutes: found only when the results were written, a bad `--out`
+/// lost them.
+pub fn prepare_out(out: &Path) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("--out {}: is a file, not a directory; name a directory for the results", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    let check = out.join(".x0-write-check");
+    std::fs::write(&check, b"").with_context(|| format!("--out {}: cannot write in the directory", out.display()))?;
+    std::fs::remove_file(&check).with_context(|| format!("removing {}", check.display()))
+}
+
 /// One row per fault injection per seed.
 pub fn faults_frame(rows: &[FaultRow]) -> PolarsResult<DataFrame> {
     DataFrame::new(

@@ -162,14 +162,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let partitions = partitions_for(args.partitions, threads, seeds.len(), topology.node_count());
-    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, partitions, !args.output.json)?;
-    report.shard = args.shard.map(|s| s.to_string());
-
     let default_dir = match args.shard {
         Some(s) => PathBuf::from("results").join(&scenario.name).join(format!("shard-{}-of-{}", s.index, s.count)),
         None => PathBuf::from("results").join(&scenario.name),
     };
     let out = args.output.out.clone().unwrap_or(default_dir);
+    files::prepare_out(&out)?;
+    let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, partitions, !args.output.json)?;
+    report.shard = args.shard.map(|s| s.to_string());
     present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -92,6 +92,13 @@ fn bad_input_exits_2_with_the_position() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml: cannot read the scenario"));
     let out = x0(&["run", "--threads", "0", "typo.yaml"], &dir);
     assert_eq!(out.status.code(), Some(2), "bad flags are errors too");
+    // Checked before the run, not after it: a bad --out used to cost the whole run.
+    std::fs::write(dir.join("small.yaml"), SMALL).unwrap();
+    std::fs::write(dir.join("a-file"), "").unwrap();
+    let out = x0(&["run", "small.yaml", "--out", "a-file"], &dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--out a-file: is a file, not a directory"), "{stderr}");
     // 4 × 10^9 LPs overflowed a u32 product, and asked for 32 GB of random-number state.
     let out = x0(&["bench", "phold", "--lps", "4000000000", "--events-per-lp", "4"], &dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
