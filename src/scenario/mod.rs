@@ -704,8 +704,14 @@ impl Scenario {
         if let Err(e) = f.protocol.value.validate() {
             return Err(origin.protocol_error(f.protocol.referenced, &e));
         }
-        if f.workload.probe_interval.is_zero() {
-            return Err(at(Location::UNKNOWN, "workload.probe_interval: must be more than 0s".into()));
+        if f.workload.probe_interval < INTERVAL_MIN {
+            return Err(at(
+                Location::UNKNOWN,
+                format!(
+                    "workload.probe_interval: is {}, expected at least 1ms (every pair sends a probe each interval)",
+                    crate::time::DisplayDuration(f.workload.probe_interval)
+                ),
+            ));
         }
         if f.workload.probe_pairs > PROBE_PAIRS_MAX {
             return Err(at(
@@ -713,8 +719,18 @@ impl Scenario {
                 format!("workload.probe_pairs: is {}, expected at most {PROBE_PAIRS_MAX}", f.workload.probe_pairs),
             ));
         }
-        if f.checks.loop_interval.is_zero() || f.checks.stretch_interval.is_zero() {
-            return Err(at(Location::UNKNOWN, "checks: loop_interval and stretch_interval must be more than 0s".into()));
+        if f.checks.loop_interval < INTERVAL_MIN || f.checks.stretch_interval < INTERVAL_MIN {
+            return Err(at(Location::UNKNOWN, "checks: loop_interval and stretch_interval must be at least 1ms".into()));
+        }
+        if f.checks.loop_destinations > LOOP_DESTINATIONS_MAX || f.checks.stretch_pairs > STRETCH_PAIRS_MAX {
+            return Err(at(
+                Location::UNKNOWN,
+                format!(
+                    "checks: loop_destinations is {} and stretch_pairs {}, expected at most {LOOP_DESTINATIONS_MAX} and \
+                     {STRETCH_PAIRS_MAX} (each check follows every node's next hop to each of them)",
+                    f.checks.loop_destinations, f.checks.stretch_pairs
+                ),
+            ));
         }
         if f.steady_state.window.is_zero() {
             return Err(at(Location::UNKNOWN, "steady_state.window: must be more than 0s".into()));
@@ -845,6 +861,15 @@ const NODES_MAX: u32 = 10_000_000;
 /// The most links a generated topology may have: at a few hundred bytes each in the
 /// simulator (the link, both interfaces, both neighbour entries), about 8 GB.
 const LINKS_MAX: u64 = 20_000_000;
+/// The shortest probe, loop-check and stretch-check interval: each is an event for the
+/// whole mesh, and below a millisecond they would outnumber everything the mesh does (a
+/// typo of `1ns` for `1s` ran for ever).
+const INTERVAL_MIN: Duration = Duration::from_millis(1);
+/// The most destinations one loop check follows from every node, and the most pairs one
+/// stretch check samples: they are drawn and held for every check (4 × 10^9 of them
+/// exhausted memory).
+const LOOP_DESTINATIONS_MAX: u32 = 10_000;
+const STRETCH_PAIRS_MAX: u32 = 100_000;
 /// The most injections one fault entry may make: each is a fault instance to simulate,
 /// evaluate and report (a row of faults.parquet).
 const INJECTIONS_MAX: u32 = 100_000;
