@@ -63,6 +63,11 @@ enum Status {
     Paused,
 }
 
+/// Nodes per core a live mesh ran without missing hellos on the 2-core VM: 100 nodes were
+/// clean, and at 200 the kernel's share of the work (namespaces, veth, XDP) saturated both
+/// cores and the detector reported 332 false positives (docs/PERFORMANCE.md, "Live mesh").
+const LIVE_NODES_PER_CORE: u32 = 50;
+
 /// Refuses, before building anything, what a real mesh on this kernel cannot do: every
 /// fault kind runs live, but degradation other than loss needs netem.
 fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
@@ -121,6 +126,18 @@ pub fn run_live(
         bail!("x0 live builds network namespaces and veth links, which needs root; run it as root");
     }
     let binary = node_binary(binary)?;
+    let cores = std::thread::available_parallelism().map_or(1, |c| u32::try_from(c.get()).unwrap_or(u32::MAX));
+    let crowded = (topo.node_count() > LIVE_NODES_PER_CORE.saturating_mul(cores)).then(|| {
+        format!(
+            "live mesh: {} nodes on {cores} core(s), more than the {LIVE_NODES_PER_CORE} per core that ran without missed \
+             hellos on the machine this was measured on (docs/PERFORMANCE.md, \"Live mesh\"); late detections and false \
+             positives may be this machine's, not the protocol's",
+            topo.node_count()
+        )
+    });
+    if let Some(w) = &crowded {
+        eprintln!("warning: {w}");
+    }
     let node_dir = out.join("nodes");
     std::fs::create_dir_all(&node_dir).with_context(|| format!("creating {}", node_dir.display()))?;
 
@@ -166,6 +183,7 @@ pub fn run_live(
          node's tables at one instant, which only the simulator has); loops and overhead read 0"
             .into(),
     );
+    report.warnings.extend(crowded);
     Ok(Finished { runs, rows, report })
 }
 
