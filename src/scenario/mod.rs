@@ -921,6 +921,16 @@ impl TopologySpec {
             }
             _ => Ok(()),
         };
+        // Both random generators take exactly one of a shape parameter (its name, value and
+        // largest value) or a mean degree.
+        let random = |kind: &str, nodes: u32, (name, value, max): (&str, Option<f64>, f64), degree: Option<f64>| {
+            min_nodes(nodes, 2, kind)?;
+            if value.is_some() == degree.is_some() {
+                return Err(format!("{kind} needs exactly one of `{name}` or `degree`"));
+            }
+            fraction(value, &format!("{kind}.{name}"), max)?;
+            fraction(degree, &format!("{kind}.degree"), f64::from(nodes))
+        };
         match self {
             TopologySpec::Ring { nodes } => min_nodes(*nodes, 3, "ring")?,
             TopologySpec::Line { nodes } => min_nodes(*nodes, 2, "line")?,
@@ -931,21 +941,9 @@ impl TopologySpec {
                 }
             }
             TopologySpec::RandomGeometric { nodes, radius, degree, .. } => {
-                min_nodes(*nodes, 2, "random_geometric")?;
-                if radius.is_some() == degree.is_some() {
-                    return Err("random_geometric needs exactly one of `radius` or `degree`".into());
-                }
-                fraction(*radius, "random_geometric.radius", 1.5)?;
-                fraction(*degree, "random_geometric.degree", f64::from(*nodes))?;
+                random("random_geometric", *nodes, ("radius", *radius, 1.5), *degree)?;
             }
-            TopologySpec::ErdosRenyi { nodes, p, degree, .. } => {
-                min_nodes(*nodes, 2, "erdos_renyi")?;
-                if p.is_some() == degree.is_some() {
-                    return Err("erdos_renyi needs exactly one of `p` or `degree`".into());
-                }
-                fraction(*p, "erdos_renyi.p", 1.0)?;
-                fraction(*degree, "erdos_renyi.degree", f64::from(*nodes))?;
-            }
+            TopologySpec::ErdosRenyi { nodes, p, degree, .. } => random("erdos_renyi", *nodes, ("p", *p, 1.0), *degree)?,
             TopologySpec::BarabasiAlbert { nodes, m, .. } => {
                 min_nodes(*nodes, 2, "barabasi_albert")?;
                 if *m == 0 || *m >= *nodes {
