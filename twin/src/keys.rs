@@ -114,6 +114,11 @@ fn certify(args: &CertifyArgs) -> anyhow::Result<()> {
     if args.node_id > 0x7FFF_FFFF {
         bail!("--node-id {}: node ids are below 2^31 (2147483648); ids with the top bit set name areas", args.node_id);
     }
+    // Validity counts in whole seconds: anything shorter made a certificate that had
+    // expired by the time it was written.
+    if args.valid_for.as_secs() == 0 {
+        bail!("--valid-for must be at least 1s; a certificate is valid from now until then");
+    }
     let key = match (&args.key_id, &args.key) {
         (Some(hex), _) => KeyId::from_hex(hex.trim())
             .with_context(|| format!("--key-id `{hex}` is not a key id: expected 64 hex digits"))?,

@@ -220,6 +220,10 @@ fn keys_make_an_anchor_and_a_certificate_the_daemon_accepts() {
     assert_eq!(wrong.status.code(), Some(1), "another anchor's check fails");
     let bad_id = x0(&["keys", "certify", "--anchor-key", "anchor.key", "--node-id", "7", "--key-id", "7", "--out", "x.cert"], &dir);
     assert!(String::from_utf8_lossy(&bad_id.stderr).contains("expected 64 hex digits"));
+    let expired = x0(&["keys", "certify", "--anchor-key", "anchor.key", "--node-id", "7", "--key-id", &key_id, "--valid-for", "0s", "--out", "x.cert"], &dir);
+    assert_eq!(expired.status.code(), Some(2), "a certificate expired when written is refused");
+    assert!(String::from_utf8_lossy(&expired.stderr).contains("--valid-for must be at least 1s"));
+    assert!(!dir.join("x.cert").exists());
     let again = x0(&["keys", "new", "n7.key"], &dir);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
