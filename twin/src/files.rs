@@ -5,7 +5,7 @@ use crate::report::{FaultRow, RunReport};
 use anyhow::Context;
 use polars::prelude::*;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use x0_sim::RunResult;
 use x0tta6bl4::eventlog::{Detail, EventRecord, Kind};
@@ -27,17 +27,28 @@ fn ns(ms: f64) -> u64 {
     (ms * 1e6).round() as u64
 }
 
+/// An output directory that exists and takes files: only [`prepare_out`] makes one, and
+/// writing a run's results needs one.
+pub struct OutDir(PathBuf);
+
+impl OutDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// Creates the output directory `out` and checks that files can be written in it, before
 /// a run that may take minutes: found only when the results were written, a bad `--out`
 /// lost them.
-pub fn prepare_out(out: &Path) -> anyhow::Result<()> {
+pub fn prepare_out(out: &Path) -> anyhow::Result<OutDir> {
     if out.exists() && !out.is_dir() {
         anyhow::bail!("--out {}: is a file, not a directory; name a directory for the results", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
     let check = out.join(".x0-write-check");
     std::fs::write(&check, b"").with_context(|| format!("--out {}: cannot write in the directory", out.display()))?;
-    std::fs::remove_file(&check).with_context(|| format!("removing {}", check.display()))
+    std::fs::remove_file(&check).with_context(|| format!("removing {}", check.display()))?;
+    Ok(OutDir(out.to_path_buf()))
 }
 
 /// One row per fault injection per seed.

@@ -95,8 +95,8 @@ fn check_supported(scenario: &Scenario) -> anyhow::Result<()> {
 pub fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     let (scenario, topo) = x0_sim::load(&args.scenario)?;
     let out = args.output.out.clone().unwrap_or_else(|| PathBuf::from("results").join(format!("{}-live", scenario.name)));
-    crate::files::prepare_out(&out)?;
-    let Finished { runs, rows, report } = run_live(&scenario, &topo, args.node_binary.as_deref(), &out)?;
+    let out = crate::files::prepare_out(&out)?;
+    let Finished { runs, rows, report } = run_live(&scenario, &topo, args.node_binary.as_deref(), out.path())?;
     present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -167,7 +167,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => PathBuf::from("results").join(&scenario.name),
     };
     let out = args.output.out.clone().unwrap_or(default_dir);
-    files::prepare_out(&out)?;
+    let out = files::prepare_out(&out)?;
     let Finished { runs, rows, mut report } = execute(&scenario, &seeds, threads, partitions, !args.output.json)?;
     report.shard = args.shard.map(|s| s.to_string());
     present(&out, &runs, &rows, &report, &args.output, &scenario.name)?;
@@ -178,7 +178,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// events and probes) and prints the table or, with `json`, the report: the same for the
 /// simulator and for a live mesh.
 pub fn present(
-    out: &std::path::Path,
+    out: &files::OutDir,
     runs: &[(RunResult, Duration)],
     rows: &[FaultRow],
     report: &RunReport,
@@ -186,7 +186,7 @@ pub fn present(
     name: &str,
 ) -> anyhow::Result<()> {
     let (json, trace) = (how.json, how.trace);
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out.path();
     files::write_all(out, rows, report)?;
     if trace {
         files::write_trace(out, runs)?;
